@@ -100,6 +100,8 @@ type rowState struct {
 	row      []any
 	data     []byte
 	tmp      []byte
+	tmp2     []byte
+	pkey     []byte // the person key of the current row
 	id       normalize.ID
 	idq      string
 	identity []byte // the normalised identity the person key is made of
@@ -264,17 +266,21 @@ func (out *Result) reject(m *Mapping, st *rowState, i int, b *connectors.Batch, 
 // position is the display form of the current row's position: the cursor
 // timestamp and the key values, keys that are personal data as HMACs.
 func (m *Mapping) position(st *rowState) string {
-	var b []byte
+	return string(m.appendPosition(nil, st))
+}
+
+func (m *Mapping) appendPosition(b []byte, st *rowState) []byte {
+	start := len(b)
 	if m.tsRef >= 0 {
 		b = appendRaw(b, st.value(m.tsRef))
 	}
 	for _, ref := range m.keyRefs {
-		if len(b) > 0 {
+		if len(b) > start {
 			b = append(b, '|')
 		}
 		b = m.appendKeyValue(b, st, ref)
 	}
-	return string(b)
+	return b
 }
 
 func (m *Mapping) appendKeyValue(dst []byte, st *rowState, ref int) []byte {
@@ -378,7 +384,8 @@ func (out *Result) mapRow(m *Mapping, st *rowState, i int, op string, ingested t
 	buf = append(buf, `","op":"`...)
 	buf = append(buf, op...)
 	buf = append(buf, m.envSource...)
-	buf = appendJSONInner(buf, m.position(st))
+	st.tmp2 = m.appendPosition(st.tmp2[:0], st)
+	buf = appendJSONInner(buf, unsafe.String(unsafe.SliceData(st.tmp2), len(st.tmp2)))
 	buf = append(buf, `"},"occurred_at":"`...)
 	occ := st.occurred
 	if occ.IsZero() {
@@ -399,7 +406,7 @@ func (out *Result) mapRow(m *Mapping, st *rowState, i int, op string, ingested t
 	buf = append(buf, '}')
 	keyStart := len(buf)
 	if m.Entity.PersonKeyed {
-		buf = st.hasher.AppendKey(buf, unsafe.String(unsafe.SliceData(st.identity), len(st.identity)))
+		buf = append(buf, st.pkey...)
 	} else {
 		buf = append(buf, key...)
 	}
@@ -455,6 +462,7 @@ func (st *rowState) resolveIdentity() *rowError {
 			st.identity = append(st.identity[:0], n.Number...)
 			st.masked = pii.AppendMaskedID(st.masked[:0], n.Number)
 			st.idq = n.Quality.String()
+			st.pkey = st.hasher.AppendKey(st.pkey[:0], n.Number)
 			return nil
 		}
 		primary = reject("person_key", codeOf(err), "ID number column %s: %s", m.columns[id.idRef], msgOf(err))
@@ -481,6 +489,7 @@ func (st *rowState) resolveIdentity() *rowError {
 		st.masked = pii.AppendMaskedID(st.masked, s)
 	}
 	st.idq = "fallback"
+	st.pkey = st.hasher.AppendKey(st.pkey[:0], unsafe.String(unsafe.SliceData(st.identity), len(st.identity)))
 	return nil
 }
 
@@ -500,11 +509,19 @@ func msgOf(err error) string {
 	return err.Error()
 }
 
-// textOf reads a source value as trimmed text.
+// textOf reads a source value as trimmed text. UTF-8 bytes are viewed as a
+// string without a copy: the result is valid while the row is, and callers
+// copy it into the output at once.
 func textOf(v any, enc normalize.Encoding) (string, error) {
 	switch x := v.(type) {
 	case nil:
 		return "", nil
+	case string:
+		return normalize.Text(x, enc)
+	case []byte:
+		if enc == normalize.UTF8 {
+			return normalize.Text(unsafe.String(unsafe.SliceData(x), len(x)), enc)
+		}
 	case bool:
 		return strconv.FormatBool(x), nil
 	case time.Time:
@@ -528,5 +545,5 @@ func sayValue(s string) string {
 			return strconv.Quote(s)
 		}
 	}
-	return fmt.Sprintf("a value of %d characters", utf8.RuneCountInString(s))
+	return fmt.Sprintf("(%d characters, not shown)", utf8.RuneCountInString(s))
 }

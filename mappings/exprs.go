@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unsafe"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -77,18 +79,29 @@ func isBlank(v any) bool {
 	case nil:
 		return true
 	case string:
-		return strings.TrimSpace(strings.Trim(x, "\u3000\x00")) == ""
+		return blankText(x)
 	case []byte:
-		return strings.TrimSpace(strings.Trim(string(x), "\u3000\x00")) == ""
+		return blankText(unsafe.String(unsafe.SliceData(x), len(x)))
 	}
 	return false
+}
+
+// blankText reports whether s holds only white space (incl. U+3000) and
+// NUL padding; it looks at the first byte first, the common answer.
+func blankText(s string) bool {
+	for _, r := range s {
+		if r != 0 && r != '\u3000' && !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func compileExpr(src string, want exprKind) (*program, error) {
 	if len(src) > maxExprLen {
 		return nil, fmt.Errorf("expression is %d characters long; the limit is %d", len(src), maxExprLen)
 	}
-	opts := append([]expr.Option{expr.AllowUndefinedVariables(), expr.MaxNodes(maxExprNodes)}, exprFuncs...)
+	opts := append([]expr.Option{expr.Env(map[string]any{}), expr.AllowUndefinedVariables(), expr.MaxNodes(maxExprNodes)}, exprFuncs...)
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, errors.New(oneLine(err.Error()))

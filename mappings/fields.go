@@ -72,6 +72,10 @@ func (st *rowState) writeField(p *fieldPlan) (bool, *rowError) {
 		if e != nil {
 			return false, e
 		}
+		switch p.field.Kind {
+		case canonical.KindString, canonical.KindEnum, canonical.KindCode:
+			return true, st.writeText(p, s) // no boxing on the common path
+		}
 		v = s
 	}
 	return true, st.convert(p, v)
@@ -107,8 +111,7 @@ func (st *rowState) writeAuto(p *fieldPlan) (bool, *rowError) {
 	m := st.m
 	switch p.auto {
 	case autoPersonKey:
-		st.data = st.hasher.AppendKey(append(st.data, '"'), unsafe.String(unsafe.SliceData(st.identity), len(st.identity)))
-		st.data = append(st.data, '"')
+		st.data = append(append(append(st.data, '"'), st.pkey...), '"')
 	case autoIDMasked:
 		if len(st.masked) == 0 {
 			return false, nil
@@ -230,21 +233,20 @@ func (st *rowState) writeText(p *fieldPlan, s string) *rowError {
 		}
 		s = pii.MaskID(id.Number)
 	}
+	if len(s) > maxExprText {
+		return reject(name, "value_too_long", "value has %d bytes; the limit is %d", len(s), maxExprText)
+	}
+	if p.pii {
+		st.tmp = pii.AppendMaskedName(st.tmp[:0], s)
+		s = unsafe.String(unsafe.SliceData(st.tmp), len(st.tmp))
+	}
 	if p.enum != nil {
 		if _, ok := p.enum[s]; !ok {
 			return reject(name, "unknown_code", "value %s is not one of %s (map it with a code table)", sayValue(s), strings.Join(p.field.Enum, ", "))
 		}
 	}
 	if p.pattern != nil && !p.pattern.MatchString(s) {
-		return reject(name, "bad_value", "value %s does not match the %s pattern %s", sayValue(s), name, p.field.Pattern)
-	}
-	if len(s) > maxExprText {
-		return reject(name, "value_too_long", "value has %d bytes; the limit is %d", len(s), maxExprText)
-	}
-	if p.pii {
-		st.tmp = pii.AppendMaskedName(st.tmp[:0], s)
-		st.data = canonical.AppendBytesString(st.data, st.tmp)
-		return nil
+		return reject(name, "bad_value", "value %s does not match the pattern %s", sayValue(s), p.field.Pattern)
 	}
 	st.data = canonical.AppendString(st.data, s)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -191,7 +192,14 @@ func (m *Mapping) RunFixtures() []FixtureResult {
 		fx := &m.Fixtures[i]
 		r := FixtureResult{Mapping: m.Name, File: m.File, Fixture: fx}
 		res.Reset()
-		b := &connectors.Batch{Columns: fx.Columns, Rows: [][]any{fx.Row}}
+		// A fixture lists the columns it cares about; the others are NULL.
+		cols, row := fx.Columns, fx.Row
+		for _, c := range m.columns {
+			if columnIndex(cols, c) < 0 {
+				cols, row = append(slices.Clip(cols), c), append(slices.Clip(row), nil)
+			}
+		}
+		b := &connectors.Batch{Columns: cols, Rows: [][]any{row}}
 		if err := m.Apply(b, &res, FixtureTime); err != nil {
 			r.Problems = append(r.Problems, err.Error())
 			out = append(out, r)
