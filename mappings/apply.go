@@ -88,14 +88,15 @@ func (r *Result) Reset() {
 
 // rowState is the per-goroutine scratch of Apply.
 type rowState struct {
-	m       *Mapping
-	cols    []string // the batch column slice the binding was built for
-	idx     []int    // ref id -> column index in the batch, -1 absent
-	env     map[string]any
-	machine vm.VM
-	hasher  *pii.Hasher
-	sha     hash.Hash
-	sum     [sha256.Size]byte
+	m        *Mapping
+	cols     []string // the batch column slice the binding was built for
+	idx      []int    // ref id -> column index in the batch, -1 absent
+	env      map[string]any
+	interned []map[string]any // per expression column: short value -> boxed value
+	machine  vm.VM
+	hasher   *pii.Hasher
+	sha      hash.Hash
+	sum      [sha256.Size]byte
 
 	row      []any
 	data     []byte
@@ -247,14 +248,45 @@ func (st *rowState) value(ref int) any {
 // fillEnv sets the expression variables for the current row. []byte values
 // are exposed as strings without a copy: the row outlives the evaluation,
 // and results are copied into the output buffer at once.
+//
+// Short values (flags, codes) are interned per column, boxed once: boxing a
+// string into the environment's `any` would otherwise cost an allocation
+// per row.
 func (st *rowState) fillEnv() {
-	for _, ref := range st.m.exprCols {
+	for k, ref := range st.m.exprCols {
 		v := st.value(ref)
 		if b, ok := v.([]byte); ok {
-			v = unsafe.String(unsafe.SliceData(b), len(b))
+			v = st.intern(k, b)
 		}
 		st.env[st.m.columns[ref]] = v
 	}
+}
+
+const (
+	internMaxLen     = 16
+	internMaxEntries = 256
+)
+
+func (st *rowState) intern(k int, b []byte) any {
+	if len(b) > internMaxLen {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	if st.interned == nil {
+		st.interned = make([]map[string]any, len(st.m.exprCols))
+	}
+	m := st.interned[k]
+	if v, ok := m[string(b)]; ok {
+		return v
+	}
+	s := string(b) // a copy: interned values outlive the row
+	if m == nil {
+		m = make(map[string]any)
+		st.interned[k] = m
+	}
+	if len(m) < internMaxEntries {
+		m[s] = s
+	}
+	return s
 }
 
 func (out *Result) reject(m *Mapping, st *rowState, i int, b *connectors.Batch, e *rowError) {
@@ -517,10 +549,10 @@ func textOf(v any, enc normalize.Encoding) (string, error) {
 	case nil:
 		return "", nil
 	case string:
-		return normalize.Text(x, enc)
+		return normalize.TextString(x, enc)
 	case []byte:
 		if enc == normalize.UTF8 {
-			return normalize.Text(unsafe.String(unsafe.SliceData(x), len(x)), enc)
+			return normalize.TextString(unsafe.String(unsafe.SliceData(x), len(x)), enc)
 		}
 	case bool:
 		return strconv.FormatBool(x), nil

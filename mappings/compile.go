@@ -49,6 +49,9 @@ type Mapping struct {
 	Fixtures []Fixture
 	// Headers are the Kafka headers every record of this mapping carries.
 	Headers []connectors.Header
+	// SourceLine and SourceCol locate the `source` key, for errors found
+	// against the config file.
+	SourceLine, SourceCol int
 
 	key      *pii.Key
 	zone     *time.Location
@@ -256,6 +259,9 @@ func (c *compiler) header() {
 	}
 	if s.Source == "" {
 		c.keyErrorf(nil, "missing source: name the source instance of the config file")
+	} else {
+		n := c.doc.Lookup("source")
+		m.SourceLine, m.SourceCol = n.Line, n.Column
 	}
 	e, ok := canonical.Lookup(s.Entity)
 	switch {

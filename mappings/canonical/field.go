@@ -373,7 +373,7 @@ func describeField(sf reflect.StructField, value bool) (prop, error) {
 	if name == "" || name == "-" {
 		return p, fmt.Errorf("json tag names no field")
 	}
-	if !slices.Contains(strings.Split(opts, ","), "omitempty") && !slices.Contains(strings.Split(opts, ","), "omitzero") {
+	if o := strings.Split(opts, ","); !slices.Contains(o, "omitempty") && !slices.Contains(o, "omitzero") {
 		return p, fmt.Errorf("json tag of %s lacks omitempty: an unmapped field must be absent", name)
 	}
 	hp, ok := sf.Tag.Lookup("hp")

@@ -143,6 +143,15 @@ func DecodeNode(file string, n *yaml.Node, out any) Errors {
 	return nil
 }
 
+// DecodeLoose decodes the keys of n that out knows, ignoring the others
+// (their owner checks them strictly); type errors are still reported.
+func DecodeLoose(file string, n *yaml.Node, out any) Errors {
+	if err := n.Load(out, yaml.WithUniqueKeys()); err != nil {
+		return loadErrors(file, err)
+	}
+	return nil
+}
+
 // Errorf returns a problem located at n (or at the file when n is nil).
 func (d *Document) Errorf(n *yaml.Node, format string, args ...any) *PosError {
 	return Errorf(d.File, n, format, args...)

@@ -1,0 +1,266 @@
+// Package config loads hpgate's config file (design.md contract 2): the
+// source instances, the Kafka cluster, the state directory, the
+// pseudonymisation key, the HTTP listener and the mapping paths.
+//
+// Load decodes strictly and validates without touching the network; every
+// problem is reported at once as `path:line:col: message`. Secrets are
+// never written in the file: they come from environment variables or
+// files named by *_env and *_file keys. The returned Config is read-only.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/hpgate/hpgate/connectors/kafkasink"
+	"github.com/hpgate/hpgate/mappings/pii"
+	"github.com/hpgate/hpgate/mappings/yamlfile"
+)
+
+// Config is a loaded config file.
+type Config struct {
+	// File is the path the config was read from.
+	File string `yaml:"-"`
+	// Sources are the source instances by name. Each block is decoded
+	// strictly by its driver (see connectors.Drivers); Source holds the
+	// keys every driver shares.
+	Sources map[string]*Source `yaml:"-"`
+	// SourceBlocks are the raw source blocks as written.
+	SourceBlocks map[string]yamlfile.Node `yaml:"sources"`
+	Kafka   Kafka              `yaml:"kafka"`
+	State   State              `yaml:"state"`
+	PII     PII                `yaml:"pii"`
+	HTTP    HTTP               `yaml:"http"`
+	// Mappings says where the mapping files are.
+	Mappings Mappings `yaml:"mappings"`
+
+	doc *yamlfile.Document
+}
+
+// Source is one source instance. Driver-specific keys stay in Node for the
+// driver's strict decoder.
+type Source struct {
+	Name string `yaml:"-"`
+	// Driver names the connector: mysql, sqlite, oracle, registry, …
+	Driver string `yaml:"driver"`
+	// PollInterval is the pause after a poll that found nothing new. The
+	// default is 30s.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// BatchSize is the number of rows read per batch. The default is 5000.
+	BatchSize int `yaml:"batch_size"`
+	// Node is the whole block, for the driver's decoder.
+	Node yamlfile.Node `yaml:"-"`
+}
+
+// Kafka configures the sink: the topic prefix plus kafkasink's keys.
+type Kafka struct {
+	// TopicPrefix prefixes every topic name. The default is "hp.".
+	TopicPrefix      string `yaml:"topic_prefix"`
+	kafkasink.Config `yaml:",inline"`
+}
+
+// State configures the local state store.
+type State struct {
+	// Dir holds checkpoints and other state. Required.
+	Dir string `yaml:"dir"`
+}
+
+// PII configures the pseudonymisation key.
+type PII struct {
+	// KeyID names the key generation; it prefixes every person key. The
+	// default is "k1".
+	KeyID string `yaml:"key_id"`
+	// KeyEnv names an environment variable holding the secret (hex or
+	// base64, at least 32 bytes).
+	KeyEnv string `yaml:"key_env"`
+	// KeyFile names a file holding the secret (e.g. a systemd credential).
+	KeyFile string `yaml:"key_file"`
+}
+
+// HTTP configures the listener for /metrics, /healthz, /readyz, /status.
+type HTTP struct {
+	// Listen is host:port. The default is 127.0.0.1:9464; "" disables it.
+	Listen string `yaml:"listen"`
+}
+
+// Mappings lists where the mapping files are.
+type Mappings struct {
+	// Paths are files or directories, relative to the config file.
+	Paths []string `yaml:"paths"`
+}
+
+// Defaults.
+const (
+	DefaultPollInterval = 30 * time.Second
+	DefaultBatchSize    = 5000
+	DefaultTopicPrefix  = "hp."
+	DefaultListen       = "127.0.0.1:9464"
+	DefaultKeyID        = "k1"
+)
+
+var (
+	reSourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	reTopic      = regexp.MustCompile(`^[a-zA-Z0-9._-]*$`)
+)
+
+// LoadFile reads and validates a config file.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Load(path, data)
+}
+
+// Load parses and validates config text; path names it in errors and
+// anchors relative paths.
+func Load(path string, data []byte) (*Config, error) {
+	doc, errs := yamlfile.Parse(path, data)
+	if errs != nil {
+		return nil, errs
+	}
+	c := &Config{File: path, doc: doc, HTTP: HTTP{Listen: DefaultListen}}
+	errs = doc.Decode(c)
+	c.Sources = make(map[string]*Source, len(c.SourceBlocks))
+	for name, node := range c.SourceBlocks {
+		s := &Source{Name: name, Node: node}
+		// Only the shared keys here; the driver checks the block strictly.
+		errs = append(errs, yamlfile.DecodeLoose(path, &s.Node, s)...)
+		c.Sources[name] = s
+	}
+	c.defaults()
+	errs = append(errs, c.validate()...)
+	return c, errs.Err()
+}
+
+func (c *Config) defaults() {
+	for _, s := range c.Sources {
+		if s.PollInterval == 0 {
+			s.PollInterval = DefaultPollInterval
+		}
+		if s.BatchSize == 0 {
+			s.BatchSize = DefaultBatchSize
+		}
+	}
+	if c.Kafka.TopicPrefix == "" {
+		c.Kafka.TopicPrefix = DefaultTopicPrefix
+	}
+	if c.PII.KeyID == "" {
+		c.PII.KeyID = DefaultKeyID
+	}
+}
+
+func (c *Config) errorf(path []string, format string, args ...any) *yamlfile.PosError {
+	return c.doc.Errorf(c.doc.Lookup(path...), format, args...)
+}
+
+func (c *Config) validate() yamlfile.Errors {
+	var errs yamlfile.Errors
+	add := func(path []string, format string, args ...any) {
+		errs = append(errs, c.errorf(path, format, args...))
+	}
+	if len(c.Sources) == 0 {
+		add(nil, "no sources: name at least one source instance under sources")
+	}
+	for _, name := range slices.Sorted(mapsKeys(c.Sources)) {
+		s := c.Sources[name]
+		if !reSourceName.MatchString(name) {
+			errs = append(errs, c.doc.Errorf(c.doc.LookupKey("sources", name), "source name %q must be lower-case letters, digits, '-', '_' or '.'", name))
+		}
+		if s.Driver == "" {
+			add([]string{"sources", name}, "source %s needs a driver (mysql, oracle, sqlite, …)", name)
+		}
+		if s.PollInterval < 0 {
+			add([]string{"sources", name, "poll_interval"}, "poll_interval must be positive")
+		}
+		if s.BatchSize < 0 || s.BatchSize > 100000 {
+			add([]string{"sources", name, "batch_size"}, "batch_size must be between 1 and 100000")
+		}
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		add([]string{"kafka"}, "kafka needs brokers: a list of host:port")
+	}
+	if !reTopic.MatchString(c.Kafka.TopicPrefix) {
+		add([]string{"kafka", "topic_prefix"}, "topic_prefix may hold only letters, digits, '.', '_' and '-'")
+	}
+	if c.State.Dir == "" {
+		add([]string{"state"}, "state needs dir: where checkpoints are kept")
+	}
+	switch {
+	case c.PII.KeyEnv == "" && c.PII.KeyFile == "":
+		add([]string{"pii"}, "pii needs key_env or key_file: the pseudonymisation secret is never written in the config")
+	case c.PII.KeyEnv != "" && c.PII.KeyFile != "":
+		add([]string{"pii", "key_file"}, "give key_env or key_file, not both")
+	}
+	if len(c.Mappings.Paths) == 0 {
+		add([]string{"mappings"}, "mappings needs paths: files or directories of mapping files")
+	}
+	for i, p := range c.Mappings.Paths {
+		if _, err := os.Stat(c.Resolve(p)); err != nil {
+			add([]string{"mappings", "paths", fmt.Sprint(i)}, "mapping path %s: %v", p, errNoPath(err))
+		}
+	}
+	return errs
+}
+
+func errNoPath(err error) string {
+	if os.IsNotExist(err) {
+		return "no such file or directory"
+	}
+	return err.Error()
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Resolve makes a path relative to the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
+}
+
+// MappingPaths returns the mapping paths resolved against the config file.
+func (c *Config) MappingPaths() []string {
+	out := make([]string, len(c.Mappings.Paths))
+	for i, p := range c.Mappings.Paths {
+		out[i] = c.Resolve(p)
+	}
+	return out
+}
+
+// Errorf returns a problem located at a key path of the config file, for
+// checks made by other packages (a mapping naming an unknown source).
+func (c *Config) Errorf(path []string, format string, args ...any) *yamlfile.PosError {
+	return c.errorf(path, format, args...)
+}
+
+// SourceDecoder returns the strict decoder of a source block for its
+// driver; the driver's config struct lists the shared keys (driver,
+// poll_interval, batch_size) too.
+func (c *Config) SourceDecoder(name string) func(any) error {
+	s := c.Sources[name]
+	return func(out any) error {
+		if errs := yamlfile.DecodeNode(c.File, &s.Node, out); errs != nil {
+			return errs
+		}
+		return nil
+	}
+}
+
+// LoadKey resolves the pseudonymisation key from the environment or file.
+func (c *Config) LoadKey() (*pii.Key, error) {
+	return pii.LoadKey(c.PII.KeyID, c.PII.KeyEnv, c.Resolve(c.PII.KeyFile))
+}

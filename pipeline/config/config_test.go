@@ -1,0 +1,112 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hpgate/hpgate/mappings/yamlfile"
+)
+
+func write(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "maps"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "hpgate.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const good = `sources:
+  a-his:
+    driver: mysql
+    dsn_env: A_DSN
+    poll_interval: 5s
+  b-ins:
+    driver: mysql
+    dsn_env: B_DSN
+kafka:
+  brokers: ["127.0.0.1:9092"]
+state: {dir: /tmp/state}
+pii: {key_env: HPGATE_PII_KEY}
+mappings: {paths: [maps]}
+`
+
+func TestLoadDefaults(t *testing.T) {
+	p := write(t, good)
+	c, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sources["a-his"].PollInterval != 5*time.Second || c.Sources["b-ins"].PollInterval != DefaultPollInterval {
+		t.Errorf("poll intervals %v %v", c.Sources["a-his"].PollInterval, c.Sources["b-ins"].PollInterval)
+	}
+	if c.Sources["b-ins"].BatchSize != DefaultBatchSize || c.Kafka.TopicPrefix != "hp." || c.HTTP.Listen != DefaultListen || c.PII.KeyID != "k1" {
+		t.Errorf("defaults not applied: %+v %+v", c.Sources["b-ins"], c)
+	}
+	if got := c.MappingPaths()[0]; got != filepath.Join(filepath.Dir(p), "maps") {
+		t.Errorf("mapping path %s", got)
+	}
+	// The driver's own keys stay for its strict decoder.
+	var drv struct {
+		Driver       string        `yaml:"driver"`
+		DSNEnv       string        `yaml:"dsn_env"`
+		PollInterval time.Duration `yaml:"poll_interval"`
+	}
+	if err := c.SourceDecoder("a-his")(&drv); err != nil || drv.DSNEnv != "A_DSN" {
+		t.Errorf("source decode: %v %+v", err, drv)
+	}
+	var narrow struct {
+		Driver string `yaml:"driver"`
+	}
+	if err := c.SourceDecoder("a-his")(&narrow); err == nil || !strings.Contains(err.Error(), `hpgate.yaml:4:5: unknown key "dsn_env"`) {
+		t.Errorf("strict driver decode: %v", err)
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	p := write(t, `sources:
+  Bad_Name:
+    poll_interval: soon
+kafka:
+  topic_prefix: "hp/"
+  compresion: lz4
+pii: {key_env: X, key_file: /y}
+mappings: {paths: [nowhere]}
+extra: 1
+`)
+	_, err := LoadFile(p)
+	var errs yamlfile.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v", err)
+	}
+	got := strings.ReplaceAll(errs.Error(), p, "hpgate.yaml")
+	want := []string{
+		`hpgate.yaml:1:1: state needs dir: where checkpoints are kept`,
+		`hpgate.yaml:2:3: source name "Bad_Name" must be lower-case letters, digits, '-', '_' or '.'`,
+		`hpgate.yaml:3:5: source Bad_Name needs a driver (mysql, oracle, sqlite, …)`,
+		`hpgate.yaml:3:20: expected a duration such as 30s or 5m, got "soon"`,
+		`hpgate.yaml:5:3: kafka needs brokers: a list of host:port`,
+		`hpgate.yaml:5:17: topic_prefix may hold only letters, digits, '.', '_' and '-'`,
+		`hpgate.yaml:6:3: unknown key "compresion"`,
+		`hpgate.yaml:7:29: give key_env or key_file, not both`,
+		`hpgate.yaml:8:20: mapping path nowhere: no such file or directory`,
+		`hpgate.yaml:9:1: unknown key "extra"`,
+	}
+	if got != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	if _, err := LoadFile("../../deploy/hpgate.example.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
