@@ -579,3 +579,14 @@ func sayValue(s string) string {
 	}
 	return fmt.Sprintf("(%d characters, not shown)", utf8.RuneCountInString(s))
 }
+
+// DisplayPosition is the display form of row i's position (cursor
+// timestamp and keys, personal-data keys as HMACs), safe for status pages,
+// logs and `checkpoint list`.
+func (m *Mapping) DisplayPosition(b *connectors.Batch, i int) string {
+	st := &rowState{m: m, hasher: m.key.NewHasher(), idx: make([]int, len(m.columns)), row: b.Rows[i]}
+	for ref, name := range m.columns {
+		st.idx[ref] = columnIndex(b.Columns, name)
+	}
+	return m.position(st)
+}

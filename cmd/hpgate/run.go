@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/connectors/kafkasink"
+	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/pii"
+	"github.com/hpgate/hpgate/mappings/yamlfile"
+	"github.com/hpgate/hpgate/monitoring"
+	"github.com/hpgate/hpgate/pipeline"
+	"github.com/hpgate/hpgate/pipeline/checkpoint"
+	"github.com/hpgate/hpgate/pipeline/config"
+)
+
+func runCmd() *cobra.Command {
+	var (
+		configPath string
+		lf         logFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "run -c CONFIG",
+		Short: "Run the gateway until SIGTERM or SIGINT",
+		Long: `Runs every mapping of the config: reads its source incrementally, maps
+the rows, writes canonical records and rejections to Kafka and commits the
+checkpoint after Kafka acknowledged the batch. On SIGTERM or SIGINT it
+finishes (or abandons, uncommitted) the batches in flight and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := lf.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			d, err := openDaemon(configPath, log, prometheus.NewRegistry())
+			if err != nil {
+				return reportLoad(cmd.ErrOrStderr(), err)
+			}
+			return d.run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&configPath, "config", "c", "", "config file (required)")
+	_ = cmd.MarkFlagRequired("config")
+	lf.add(cmd)
+	return cmd
+}
+
+// reportLoad prints configuration problems one per line and turns them
+// into exit status 1.
+func reportLoad(w io.Writer, err error) error {
+	var errs yamlfile.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e)
+		}
+		return exitError(1)
+	}
+	return err
+}
+
+// daemon is a loaded, wired gateway: the parts `run` and `demo` share.
+type daemon struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	key      *pii.Key
+	sources  map[string]connectors.Source
+	sink     *kafkasink.Sink
+	store    *checkpoint.Store
+	pipe     *pipeline.Pipeline
+	metrics  *monitoring.Metrics
+	mappings []*mappings.Mapping
+}
+
+// openDaemon loads the config and mappings, resolves secrets and builds
+// every part without dialling anything but the state store.
+func openDaemon(configPath string, log *slog.Logger, reg *prometheus.Registry) (_ *daemon, err error) {
+	cfg, err := config.LoadFile(configPath)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: log, reg: reg}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if d.key, err = cfg.LoadKey(); err != nil {
+		return nil, fmt.Errorf("pseudonymisation key: %w", err)
+	}
+	var errs yamlfile.Errors
+	d.sources, errs = openSources(cfg, log)
+	ms, merr := mappings.Load(mappings.Options{Key: d.key}, cfg.MappingPaths()...)
+	if merr != nil {
+		errs = append(errs, yamlfile.AsErrors(merr, configPath)...)
+	}
+	if len(errs) > 0 {
+		return nil, errs.Err()
+	}
+	d.mappings = ms
+	specs := make(map[string]pipeline.SourceSpec, len(cfg.Sources))
+	for name, s := range cfg.Sources {
+		specs[name] = pipeline.SourceSpec{Source: d.sources[name], BatchSize: s.BatchSize, PollInterval: s.PollInterval}
+	}
+	if d.sink, err = kafkasink.New(cfg.Kafka.Config, log.With("component", "kafka")); err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	if d.store, err = checkpoint.Open(cfg.State.Dir, d.key.SealKey(), checkpoint.Options{}); err != nil {
+		return nil, err
+	}
+	var pipe *pipeline.Pipeline
+	v, r, g := buildInfo()
+	d.metrics = monitoring.New(reg, monitoring.BuildInfo{Version: v, Revision: r, GoVersion: g}, func() []monitoring.MappingStatus {
+		if pipe == nil {
+			return nil
+		}
+		return pipe.Status()
+	})
+	d.metrics.ReloadOK.Set(1)
+	d.metrics.ReloadsTotal.WithLabelValues("success").Inc()
+	pipe, err = pipeline.New(ms, specs, d.sink, d.store, d.key, d.metrics,
+		pipeline.Options{TopicPrefix: cfg.Kafka.TopicPrefix}, log.With("component", "pipeline"))
+	if err != nil {
+		return nil, err
+	}
+	d.pipe = pipe
+	return d, nil
+}
+
+// run serves HTTP and runs the pipeline until ctx is done.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.close()
+	log := d.log
+	v, _, _ := buildInfo()
+	log.Info("starting", "version", v, "mappings", len(d.mappings), "sources", len(d.sources))
+	if ct := d.cfg.Kafka.CreateTopics; ct.Enabled {
+		if err := d.sink.EnsureTopics(ctx, d.pipe.Topics(), ct.Partitions, ct.ReplicationFactor); err != nil {
+			return fmt.Errorf("create topics: %w", err)
+		}
+	}
+	var wg sync.WaitGroup
+	if d.cfg.HTTP.Listen != "" {
+		srv, err := monitoring.Listen(d.cfg.HTTP.Listen, monitoring.Handlers{
+			Gatherer: d.reg,
+			Status:   d.pipe.Status,
+			Ready: func(context.Context) error {
+				return nil
+			},
+		}, log.With("component", "http"))
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		log.Info("http listening", "addr", srv.Addr())
+		wg.Go(func() {
+			if err := srv.Serve(ctx); err != nil {
+				log.Error("http server failed", "err", err)
+			}
+		})
+	}
+	err := d.pipe.Run(ctx)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func (d *daemon) close() {
+	for _, s := range d.sources {
+		_ = s.Close()
+	}
+	if d.sink != nil {
+		_ = d.sink.Close(context.Background())
+	}
+	if d.store != nil {
+		_ = d.store.Close()
+	}
+}

@@ -1,0 +1,114 @@
+package sqlsource
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A dialect is everything that differs between databases. The keyset and
+// snapshot SQL is assembled in keyset.go from these pieces, so a dialect
+// holds no paging logic of its own, and every method except open is a pure
+// function of its arguments (keyset_test.go tests the SQL with no database).
+//
+// Adding a database: write dialect_<name>.go with a type implementing this
+// interface, add it to lookupDialect and Drivers below, add its golden cases to
+// keyset_test.go, and run connectortest.SourceSuite against it (live, or
+// gated on an HPGATE_TEST_<NAME>_DSN variable where no server can run here).
+type dialect interface {
+	// name is the driver name of the config (`driver: mysql`).
+	name() string
+
+	// open validates dsn and returns a lazily connecting pool: it must
+	// not dial. It sets the session options the source relies on (time
+	// zone, result character set) unless the DSN sets them itself. Its
+	// errors must not quote the DSN.
+	open(dsn string, zone *time.Location) (*sql.DB, error)
+
+	// placeholder returns the n-th (1-based) bind placeholder: "?", ":1",
+	// "@p1" or "$1". Every occurrence in a statement gets its own number
+	// and its own argument, which every driver accepts.
+	placeholder(n int) string
+
+	// quoteIdent quotes one identifier (no dots).
+	quoteIdent(name string) string
+
+	// limit makes an ordered SELECT return at most n rows: "… LIMIT n",
+	// "… FETCH FIRST n ROWS ONLY", or a wrapping ROWNUM query.
+	limit(query string, n int) string
+
+	// cursorExpr returns the select-list expression that reads cursor
+	// column col (already quoted) as a value that, bound back as an
+	// argument, compares with col exactly as the column's own values do,
+	// and orders the same. ts is true for the timestamp column.
+	cursorExpr(col string, ts bool) string
+
+	// nowQuery returns a single-row, single-column query of the database
+	// clock in UTC; parseNow reads its value.
+	nowQuery() string
+	parseNow(v any) (time.Time, error)
+
+	// timeArg returns the bind value of a cut-off time (a wall clock in
+	// the source's zone) in a form the timestamp column compares natively,
+	// so the comparison uses the column's index.
+	timeArg(t time.Time) any
+
+	// naiveTime converts a time.Time scanned from a row into the Batch's
+	// convention: naive DATE and DATETIME values keep their wall clock and
+	// are placed in the source's zone.
+	naiveTime(t time.Time, zone *time.Location) time.Time
+
+	// transient reports whether err, a driver error that the generic
+	// checks (bad connection, network, timeout) did not classify, is an
+	// outage worth retrying rather than a mistake.
+	transient(err error) bool
+}
+
+// Drivers returns the names of the supported database drivers, for
+// registering one factory each (see Factory).
+func Drivers() []string { return []string{"mysql", "sqlite"} }
+
+func lookupDialect(driver string) (dialect, error) {
+	switch driver {
+	case "mysql":
+		return mysqlDialect{}, nil
+	case "sqlite":
+		return sqliteDialect{}, nil
+	}
+	return nil, fmt.Errorf("unknown driver %q (known: %s)", driver, strings.Join(Drivers(), ", "))
+}
+
+// quoteName quotes a possibly schema-qualified name ("his.settlement").
+func quoteName(d dialect, name string) string {
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		parts[i] = d.quoteIdent(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+// wallClock formats the wall clock of t as "2006-01-02 15:04:05" with as
+// many fraction digits as it has (at most 9).
+func wallClock(t time.Time) string {
+	return t.Format("2006-01-02 15:04:05.999999999")
+}
+
+// parseClock reads a naive "2006-01-02 15:04:05[.fff]" clock text as UTC.
+func parseClock(s string) (time.Time, error) {
+	return time.ParseInLocation("2006-01-02 15:04:05.999999999", strings.TrimSpace(s), time.UTC)
+}
+
+// clockValue reads a clock value as returned by a driver.
+func clockValue(v any) (time.Time, error) {
+	switch v := v.(type) {
+	case []byte:
+		return parseClock(string(v))
+	case string:
+		return parseClock(v)
+	case time.Time:
+		return v.UTC(), nil
+	default:
+		return time.Time{}, fmt.Errorf("database clock returned %T", v)
+	}
+}

@@ -1,0 +1,133 @@
+package sqlsource
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// mysqlDialect serves MySQL and MariaDB through go-sql-driver/mysql.
+//
+// Sessions run with character_set_results=binary, so every text column
+// arrives as the bytes it stores: UTF-8 from utf8mb4 columns, GBK bytes from
+// gbk columns and from latin1 columns that legacy programs filled with GBK.
+// Decoding is the mapping's job, declared per column; a server conversion
+// to UTF-8 would turn GBK-in-latin1 into mojibake. Sessions also run with
+// time_zone set to the source's offset, so TIMESTAMP columns read and
+// compare as wall clocks of that zone, like DATETIME columns.
+//
+// Cursor values are read through cursorExpr as binary strings holding the
+// UTF-8 form of non-binary columns and the raw bytes of binary ones: bound
+// back as arguments, the server converts them to the column's character set
+// and compares them under its collation, exactly as ORDER BY does (tested
+// for latin1, gbk, varbinary, integer, decimal and datetime columns).
+type mysqlDialect struct{}
+
+func (mysqlDialect) name() string { return "mysql" }
+
+func (mysqlDialect) open(dsn string, zone *time.Location) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("malformed mysql DSN: %w", err)
+	}
+	if cfg.ParseTime {
+		return nil, errors.New("parseTime=true is not supported: DATETIME values are read as text and interpreted in time_zone")
+	}
+	if cfg.Params == nil {
+		cfg.Params = make(map[string]string)
+	}
+	if _, ok := cfg.Params["time_zone"]; !ok {
+		cfg.Params["time_zone"] = "'" + zoneOffset(zone) + "'"
+	}
+	if _, ok := cfg.Params["character_set_results"]; !ok {
+		cfg.Params["character_set_results"] = "binary"
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql DSN: %w", err)
+	}
+	return sql.OpenDB(conn), nil
+}
+
+func (mysqlDialect) placeholder(int) string { return "?" }
+
+func (mysqlDialect) quoteIdent(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+func (mysqlDialect) limit(query string, n int) string {
+	return query + " LIMIT " + strconv.Itoa(n)
+}
+
+func (mysqlDialect) cursorExpr(col string, _ bool) string {
+	return "CASE WHEN CHARSET(" + col + ") = 'binary' THEN CAST(" + col + " AS BINARY)" +
+		" ELSE CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY) END"
+}
+
+func (mysqlDialect) nowQuery() string { return "SELECT UTC_TIMESTAMP(6)" }
+
+func (mysqlDialect) parseNow(v any) (time.Time, error) { return clockValue(v) }
+
+// timeArg binds the cut-off as text: MySQL converts it to the column's
+// DATETIME, TIMESTAMP or DATE type and keeps the index range; a text column
+// holding the same layout compares it as text, which orders the same.
+func (mysqlDialect) timeArg(t time.Time) any { return t.Format(time.DateTime) }
+
+func (mysqlDialect) naiveTime(t time.Time, zone *time.Location) time.Time {
+	return relabel(t, zone)
+}
+
+func (mysqlDialect) transient(err error) bool {
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, mysql.ErrMalformPkt) {
+		return true
+	}
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && mysqlTransientError(me.Number)
+}
+
+// mysqlTransientError reports server errors that are outages or
+// contention, not mistakes in the config or the mapping.
+func mysqlTransientError(number uint16) bool {
+	switch number {
+	case 1040, // ER_CON_COUNT_ERROR: too many connections
+		1053, // ER_SERVER_SHUTDOWN
+		1152, // ER_ABORTING_CONNECTION
+		1158, // ER_NET_READ_ERROR
+		1159, // ER_NET_READ_INTERRUPTED
+		1160, // ER_NET_ERROR_ON_WRITE
+		1161, // ER_NET_WRITE_INTERRUPTED
+		1203, // ER_TOO_MANY_USER_CONNECTIONS
+		1205, // ER_LOCK_WAIT_TIMEOUT
+		1213, // ER_LOCK_DEADLOCK
+		1226, // ER_USER_LIMIT_REACHED
+		1317, // ER_QUERY_INTERRUPTED
+		1927, // ER_CONNECTION_KILLED (MariaDB)
+		1969, // ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
+		3024, // ER_QUERY_TIMEOUT (MySQL max_execution_time)
+		4031: // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
+		return true
+	}
+	return false
+}
+
+// zoneOffset formats the offset of a fixed zone as "+08:00".
+func zoneOffset(zone *time.Location) string {
+	_, off := time.Date(2000, 1, 1, 0, 0, 0, 0, zone).Zone()
+	sign := '+'
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	return fmt.Sprintf("%c%02d:%02d", sign, off/3600, off%3600/60)
+}
+
+// relabel keeps the wall clock of t and places it in zone.
+func relabel(t time.Time, zone *time.Location) time.Time {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	return time.Date(y, mo, d, h, mi, s, t.Nanosecond(), zone)
+}

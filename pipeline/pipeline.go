@@ -1,0 +1,159 @@
+// Package pipeline runs hpgate's mappings: per mapping, read a batch from
+// its source, map it, write records and rejections to Kafka, and commit the
+// checkpoint only after Kafka acknowledged the whole batch.
+//
+// Delivery is at least once: a crash or a drain timeout repeats at most the
+// batch in flight, and records carry a stable id and a content hash for
+// consumers to drop repeats. Memory is bounded by one batch per mapping
+// whatever the table size. A transient source or broker outage backs off
+// and resumes by itself; a condition only an operator can clear (a changed
+// cursor, an unknown column) stops that mapping with a status and a log
+// line while the others go on.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/pii"
+	"github.com/hpgate/hpgate/monitoring"
+	"github.com/hpgate/hpgate/pipeline/checkpoint"
+	"github.com/hpgate/hpgate/pipeline/dlq"
+)
+
+// Store is where checkpoints live; *checkpoint.Store implements it.
+type Store interface {
+	Load(name string) (checkpoint.Checkpoint, error)
+	Commit(name string, cp checkpoint.Checkpoint) error
+}
+
+// SourceSpec is one source instance as the pipeline runs it.
+type SourceSpec struct {
+	Source       connectors.Source
+	BatchSize    int
+	PollInterval time.Duration
+}
+
+// Options tune the pipeline. Zero values take the defaults.
+type Options struct {
+	// TopicPrefix prefixes topic names. The default is "hp.".
+	TopicPrefix string
+	// MinBackoff and MaxBackoff bound the wait after a transient failure.
+	// The defaults are 500ms and 1m.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxWriteAttempts bounds writes that fail with a non-transient
+	// error before the mapping stops. The default is 5.
+	MaxWriteAttempts int
+}
+
+func (o *Options) defaults() {
+	if o.TopicPrefix == "" {
+		o.TopicPrefix = "hp."
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = 500 * time.Millisecond
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = time.Minute
+	}
+	if o.MaxWriteAttempts == 0 {
+		o.MaxWriteAttempts = 5
+	}
+}
+
+// Pipeline owns one runner per mapping.
+type Pipeline struct {
+	opts    Options
+	sink    connectors.Sink
+	store   Store
+	key     *pii.Key
+	metrics *monitoring.Metrics
+	log     *slog.Logger
+	runners []*runner
+}
+
+// New builds a pipeline for ms. Every mapping's source must be in sources.
+func New(ms []*mappings.Mapping, sources map[string]SourceSpec, sink connectors.Sink, store Store, key *pii.Key,
+	metrics *monitoring.Metrics, opts Options, log *slog.Logger) (*Pipeline, error) {
+	opts.defaults()
+	p := &Pipeline{opts: opts, sink: sink, store: store, key: key, metrics: metrics, log: log}
+	for _, m := range ms {
+		spec, ok := sources[m.Source]
+		if !ok {
+			return nil, fmt.Errorf("mapping %s reads source %s, which is not configured", m.Name, m.Source)
+		}
+		r := &runner{
+			p: p, m: m, src: spec.Source, batchSize: spec.BatchSize, poll: spec.PollInterval,
+			topic: m.Topic(opts.TopicPrefix), dlqTopic: dlq.Topic(opts.TopicPrefix),
+			log: log.With("mapping", m.Name, "source", m.Source),
+		}
+		if r.batchSize <= 0 {
+			r.batchSize = 5000
+		}
+		if r.poll <= 0 {
+			r.poll = 30 * time.Second
+		}
+		r.status = monitoring.MappingStatus{Mapping: m.Name, Source: m.Source, County: m.County, Entity: m.Entity.Name, State: "starting"}
+		p.runners = append(p.runners, r)
+	}
+	return p, nil
+}
+
+// Topics lists the topics the pipeline writes.
+func (p *Pipeline) Topics() []string {
+	set := map[string]bool{dlq.Topic(p.opts.TopicPrefix): true}
+	for _, r := range p.runners {
+		set[r.topic] = true
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run runs every mapping until ctx is done. A mapping that stops is logged
+// and reported in Status while the others go on; Run itself returns only
+// when ctx is done and every runner has finished or abandoned its batch in
+// flight, never checkpointing past unacknowledged data.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, r := range p.runners {
+		wg.Go(func() {
+			r.log.Info("mapping started")
+			if err := r.run(ctx); err != nil {
+				r.log.Error("mapping stopped", "err", err)
+				return
+			}
+			r.log.Info("mapping drained")
+		})
+	}
+	wg.Wait()
+	<-ctx.Done()
+	return nil
+}
+
+// Status reports every mapping's state, sorted by name.
+func (p *Pipeline) Status() []monitoring.MappingStatus {
+	out := make([]monitoring.MappingStatus, len(p.runners))
+	for i, r := range p.runners {
+		out[i] = r.snapshot()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Mapping < out[j].Mapping })
+	return out
+}
+
+func jitter(n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return rand.Int64N(n)
+}

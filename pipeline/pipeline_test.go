@@ -1,0 +1,262 @@
+package pipeline_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/connectors/connectortest"
+	"github.com/hpgate/hpgate/connectors/kafkasink"
+	"github.com/hpgate/hpgate/connectors/sqlsource"
+	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/canonical"
+	"github.com/hpgate/hpgate/mappings/pii"
+	"github.com/hpgate/hpgate/monitoring"
+	"github.com/hpgate/hpgate/pipeline"
+	"github.com/hpgate/hpgate/pipeline/checkpoint"
+	"github.com/hpgate/hpgate/pipeline/dlq"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(connectortest.WrapMain(m))
+}
+
+const goodID = "11010519491231002X"
+
+type env struct {
+	t      *testing.T
+	db     *sql.DB
+	dsn    string
+	broker string
+	state  string
+	key    *pii.Key
+	maps   string
+}
+
+func newEnv(t *testing.T) *env {
+	db, dsn := connectortest.MariaDB(t)
+	addr, _ := connectortest.Broker(t, "hp.settlement.v1", "hp.dlq.v1")
+	e := &env{t: t, db: db, dsn: dsn, broker: addr, state: t.TempDir(), key: pii.TestKey(), maps: "testdata/maps/ins-settlement.yaml"}
+	e.exec(`CREATE TABLE yb_jsxx (
+		JSID VARCHAR(20) PRIMARY KEY, SFZH VARCHAR(20), XM VARBINARY(40), YYDJ CHAR(1), JSSJ DATETIME,
+		ZFY DECIMAL(14,0), GRZF DECIMAL(14,0), ZDDM VARCHAR(10), CXBZ CHAR(1), GXSJ DATETIME NOT NULL,
+		KEY gx (GXSJ, JSID))`)
+	return e
+}
+
+func (e *env) exec(q string, args ...any) {
+	e.t.Helper()
+	if _, err := e.db.Exec(q, args...); err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// insert adds settlement i, updated at 2019-03-01 10:00:00 + i/3 seconds
+// (so several rows share a timestamp across page boundaries).
+func (e *env) insert(i int, id, voided string) {
+	ts := time.Date(2019, 3, 1, 10, 0, i/3, 0, time.UTC).Format(time.DateTime)
+	e.exec(`INSERT INTO yb_jsxx VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		fmt.Sprintf("JS%04d", i), id, []byte{0xd5, 0xc5, 0xc8, 0xfd}, "2", ts, 100000+i, 1000+i, "I10", voided, ts)
+}
+
+// start runs a pipeline until the returned stop is called.
+func (e *env) start(mapsPath string) (p *pipeline.Pipeline, store *checkpoint.Store, stop func() error) {
+	e.t.Helper()
+	ms, err := mappings.Load(mappings.Options{Key: e.key}, mapsPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sink, err := kafkasink.New(kafkasink.Config{Brokers: []string{e.broker}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	store, err = checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	met := monitoring.New(prometheus.NewRegistry(), monitoring.BuildInfo{}, nil)
+	p, err = pipeline.New(ms, map[string]pipeline.SourceSpec{"e2e-ins": {Source: src, BatchSize: 10, PollInterval: 50 * time.Millisecond}},
+		sink, store, e.key, met, pipeline.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return p, store, func() error {
+		cancel()
+		err := <-done
+		_ = src.Close()
+		_ = sink.Close(context.Background())
+		_ = store.Close()
+		return err
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func idle(p *pipeline.Pipeline) bool {
+	for _, s := range p.Status() {
+		if s.State != "idle" {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPipelineMariaDBToKafka(t *testing.T) {
+	e := newEnv(t)
+	for i := range 25 {
+		switch i {
+		case 7:
+			e.insert(i, "110105194912310021", "0") // bad check digit
+		case 11:
+			e.insert(i, goodID, "1") // voided
+		default:
+			e.insert(i, goodID, "0")
+		}
+	}
+	p, _, stop := e.start(e.maps)
+	waitFor(t, "the pipeline to catch up", func() bool { return idle(p) && p.Status()[0].Rows == 25 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	recs := connectortest.ReadAll(t, e.broker, "hp.settlement.v1", 24, 10*time.Second)
+	if len(recs) != 24 {
+		t.Fatalf("%d records, want 24", len(recs))
+	}
+	wantKey := e.key.PersonKey(goodID)
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if string(r.Key) != wantKey {
+			t.Errorf("key %s", r.Key)
+		}
+		if err := canonical.ValidateEnvelope(r.Value); err != nil {
+			t.Errorf("invalid envelope: %v", err)
+		}
+		if strings.Contains(string(r.Value), goodID) || strings.Contains(string(r.Value), "张三") {
+			t.Fatalf("personal data in %s", r.Value)
+		}
+		var env canonical.Envelope
+		if err := json.Unmarshal(r.Value, &env); err != nil {
+			t.Fatal(err)
+		}
+		if seen[env.ID] {
+			t.Errorf("repeated %s", env.ID)
+		}
+		seen[env.ID] = true
+		if h, _ := r.Header("schema"); string(h) != "hp.settlement/v1" {
+			t.Errorf("schema header %q", h)
+		}
+		switch env.ID {
+		case "insurance:370282:JS0003":
+			var s canonical.Settlement
+			if err := json.Unmarshal(env.Data, &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.TotalCost != "1000.03" || s.OutOfPocket != "10.03" || s.FacilityLevel != "township" ||
+				s.SettledAt != "2019-03-01T10:00:01+08:00" || s.PersonKey != wantKey || s.IDQuality != "valid" || env.Op != "upsert" {
+				t.Errorf("JS0003: %s", env.Data)
+			}
+			if env.Source.Position != "2019-03-01 10:00:01|JS0003" {
+				t.Errorf("position %q", env.Source.Position)
+			}
+		case "insurance:370282:JS0011":
+			if env.Op != "delete" {
+				t.Errorf("voided row op %s", env.Op)
+			}
+		}
+	}
+	if seen["insurance:370282:JS0007"] || !seen["insurance:370282:JS0024"] {
+		t.Errorf("ids %v", seen)
+	}
+	dl := connectortest.ReadAll(t, e.broker, "hp.dlq.v1", 1, 10*time.Second)
+	if len(dl) != 1 {
+		t.Fatalf("%d DLQ messages", len(dl))
+	}
+	v, _, row, err := dlq.Open(e.key, dl[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Code != "bad_check_digit" || v.Source.Position != "2019-03-01 10:00:02|JS0007" || row[0] == nil {
+		t.Errorf("DLQ %+v", v)
+	}
+	if strings.Contains(string(dl[0].Value), "110105194912310021") {
+		t.Errorf("clear ID in DLQ")
+	}
+
+	// Rows added later arrive on the next run, after the checkpoint.
+	for i := 25; i < 28; i++ {
+		e.insert(i, goodID, "0")
+	}
+	p, store, stop := e.start(e.maps)
+	waitFor(t, "the new rows", func() bool { return idle(p) && p.Status()[0].Rows == 28 })
+	cp, err := store.Load("e2e-ins-settlement")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Rows != 28 || cp.Display != "2019-03-01 10:00:09|JS0027" {
+		t.Errorf("checkpoint %+v", cp)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := connectortest.ReadAll(t, e.broker, "hp.settlement.v1", 27, 10*time.Second); len(got) != 27 {
+		t.Errorf("%d records after the second run, want 27 (no repeats)", len(got))
+	}
+}
+
+// TestChangedCursorStopsMapping: a mapping whose filter changed since its
+// checkpoint must not resume from a position that may mean nothing now.
+func TestChangedCursorStopsMapping(t *testing.T) {
+	e := newEnv(t)
+	e.insert(1, goodID, "0")
+	p, _, stop := e.start(e.maps)
+	waitFor(t, "the first run", func() bool { return idle(p) && p.Status()[0].Rows == 1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src, err := os.ReadFile(e.maps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(src), "op: ", "filter: 'YYDJ != \"9\"'\nop: ", 1)
+	path := filepath.Join(dir, "m.yaml")
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _, stop = e.start(path)
+	waitFor(t, "the mapping to stop", func() bool { return p.Status()[0].State == "stopped" })
+	if msg := p.Status()[0].LastError; !strings.Contains(msg, "hpgate checkpoint reset") {
+		t.Errorf("status error %q", msg)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	_ = connectors.Position("")
+}

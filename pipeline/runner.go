@@ -1,0 +1,311 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/normalize"
+	"github.com/hpgate/hpgate/monitoring"
+	"github.com/hpgate/hpgate/pipeline/checkpoint"
+	"github.com/hpgate/hpgate/pipeline/dlq"
+)
+
+// runner moves one mapping's rows: read a batch, map it, write it, commit
+// the checkpoint, again. It is the only goroutine touching its Result and
+// message buffers.
+type runner struct {
+	p         *Pipeline
+	m         *mappings.Mapping
+	src       connectors.Source
+	batchSize int
+	poll      time.Duration
+	topic     string
+	dlqTopic  string
+	log       *slog.Logger
+
+	res  mappings.Result
+	msgs []connectors.Message
+
+	mu     sync.Mutex
+	status monitoring.MappingStatus
+}
+
+// errStopped marks a mapping stopped by a condition only an operator can
+// clear (a changed cursor, a configuration mistake).
+var errStopped = errors.New("mapping stopped")
+
+func (r *runner) setStatus(f func(s *monitoring.MappingStatus)) {
+	r.mu.Lock()
+	f(&r.status)
+	r.mu.Unlock()
+}
+
+func (r *runner) snapshot() monitoring.MappingStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// run loops until ctx is done or the mapping stops. It returns nil on a
+// clean stop (ctx done) and errStopped-wrapped errors otherwise.
+func (r *runner) run(ctx context.Context) error {
+	cp, err := r.p.store.Load(r.m.Name)
+	if err != nil {
+		return r.stop(fmt.Errorf("load checkpoint: %w", err))
+	}
+	if cp.Fingerprint != "" && cp.Fingerprint != r.m.Fingerprint {
+		return r.stop(fmt.Errorf("the mapping's cursor, table, query or filter changed since its checkpoint was taken; " +
+			"check the position and run `hpgate checkpoint reset` or `hpgate checkpoint set`"))
+	}
+	pos := cp.Position
+	total := cp.Rows
+	r.setStatus(func(s *monitoring.MappingStatus) {
+		s.State, s.Position, s.Checkpoint, s.Rows = "running", cp.Display, cp.UpdatedAt, total
+	})
+	bo := newBackoff(r.p.opts.MinBackoff, r.p.opts.MaxBackoff)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		b, err := r.read(ctx, pos)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, connectors.ErrUnavailable) {
+				r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(0)
+				r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.LastError = "backoff", safeError(err) })
+				r.log.Warn("source unavailable, backing off", "wait", bo.peek(), "err", safeError(err))
+				if !sleep(ctx, bo.next()) {
+					return nil
+				}
+				continue
+			}
+			return r.stop(err)
+		}
+		bo.reset()
+		r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(1)
+		now := time.Now()
+		if b.Len() == 0 {
+			r.setStatus(func(s *monitoring.MappingStatus) {
+				s.State, s.LastSuccess, s.Oldest, s.LastError = "idle", now, time.Time{}, ""
+			})
+			if !sleep(ctx, r.poll) {
+				return nil
+			}
+			continue
+		}
+		oldest := r.rowTime(b, 0)
+		r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.Oldest = "running", oldest })
+		if err := r.deliver(ctx, b, now); err != nil {
+			if ctx.Err() != nil {
+				r.log.Info("batch abandoned at shutdown, not checkpointed", "rows", b.Len())
+				return nil
+			}
+			return r.stop(err)
+		}
+		total += int64(b.Len())
+		display := r.m.DisplayPosition(b, b.Len()-1)
+		t0 := time.Now()
+		err = r.p.store.Commit(r.m.Name, checkpoint.Checkpoint{
+			Position: b.Next, Fingerprint: r.m.Fingerprint, UpdatedAt: t0, Rows: total, Display: display,
+		})
+		r.observe("checkpoint", t0)
+		r.p.metrics.InFlight.Dec()
+		if err != nil {
+			return r.stop(fmt.Errorf("commit checkpoint: %w", err))
+		}
+		pos = b.Next
+		r.setStatus(func(s *monitoring.MappingStatus) {
+			s.Position, s.Checkpoint, s.LastSuccess, s.Rows, s.LastError = display, t0, now, total, ""
+		})
+		if b.Len() < r.batchSize {
+			// Caught up: what is left is younger than the settle delay.
+			r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.Oldest = "idle", time.Time{} })
+			if !sleep(ctx, r.poll) {
+				return nil
+			}
+		}
+	}
+}
+
+func (r *runner) read(ctx context.Context, pos connectors.Position) (*connectors.Batch, error) {
+	t0 := time.Now()
+	b, err := r.src.Read(ctx, r.m.Stream, pos, r.batchSize)
+	r.observe("read", t0)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", r.m.Name, err)
+	}
+	r.p.metrics.RowsRead.WithLabelValues(r.m.Source, r.m.Name).Add(float64(b.Len()))
+	return b, nil
+}
+
+// deliver maps a batch and writes its records and rejections, retrying
+// transient write failures until they succeed or ctx ends. It returns only
+// when every message is acknowledged.
+func (r *runner) deliver(ctx context.Context, b *connectors.Batch, now time.Time) error {
+	r.p.metrics.InFlight.Inc()
+	t0 := time.Now()
+	r.res.Reset()
+	if err := r.m.Apply(b, &r.res, now); err != nil {
+		r.p.metrics.InFlight.Dec()
+		return err
+	}
+	r.msgs = r.msgs[:0]
+	for i := range r.res.Records {
+		rec := &r.res.Records[i]
+		r.msgs = append(r.msgs, connectors.Message{Topic: r.topic, Key: rec.Key, Value: rec.Value, Headers: r.m.Headers})
+	}
+	for i := range r.res.Rejections {
+		msg, err := dlq.Message(r.m, r.p.key, r.dlqTopic, r.m.Source, b, &r.res.Rejections[i], now)
+		if err != nil {
+			r.p.metrics.InFlight.Dec()
+			return err
+		}
+		r.msgs = append(r.msgs, msg)
+	}
+	r.observe("map", t0)
+	bo := newBackoff(r.p.opts.MinBackoff, r.p.opts.MaxBackoff)
+	for attempt := 0; ; attempt++ {
+		t1 := time.Now()
+		err := r.p.sink.Write(ctx, r.msgs)
+		r.observe("write", t1)
+		if err == nil {
+			break
+		}
+		r.countWriteErrors(err)
+		if ctx.Err() != nil {
+			r.p.metrics.InFlight.Dec()
+			return ctx.Err()
+		}
+		if !errors.Is(err, connectors.ErrUnavailable) && attempt >= r.p.opts.MaxWriteAttempts-1 {
+			r.p.metrics.InFlight.Dec()
+			return fmt.Errorf("write %d messages: %w", len(r.msgs), err)
+		}
+		r.p.metrics.WriteRetries.Inc()
+		r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.LastError = "backoff", safeError(err) })
+		r.log.Warn("kafka write failed, retrying the batch", "wait", bo.peek(), "err", safeError(err))
+		if !sleep(ctx, bo.next()) {
+			r.p.metrics.InFlight.Dec()
+			return ctx.Err()
+		}
+	}
+	r.countDelivered(b)
+	return nil
+}
+
+func (r *runner) countWriteErrors(err error) {
+	var we *connectors.WriteError
+	if !errors.As(err, &we) {
+		r.p.metrics.WriteErrors.WithLabelValues(r.topic).Add(float64(len(r.msgs)))
+		return
+	}
+	for i, e := range we.Errs {
+		if e != nil && i < len(r.msgs) {
+			r.p.metrics.WriteErrors.WithLabelValues(r.msgs[i].Topic).Inc()
+		}
+	}
+}
+
+func (r *runner) countDelivered(b *connectors.Batch) {
+	met := r.p.metrics
+	nrec, nrej := len(r.res.Records), len(r.res.Rejections)
+	met.Records.WithLabelValues(r.m.Name, r.m.Entity.Name).Add(float64(nrec))
+	met.MessagesWritten.WithLabelValues(r.topic).Add(float64(nrec))
+	if nrej > 0 {
+		met.MessagesWritten.WithLabelValues(r.dlqTopic).Add(float64(nrej))
+	}
+	for i := range r.res.Rejections {
+		code := r.res.Rejections[i].Code
+		met.Rejections.WithLabelValues(r.m.Name, code).Inc()
+		met.DLQMessages.WithLabelValues(r.m.Name, code).Inc()
+	}
+	if r.res.Filtered > 0 {
+		met.Filtered.WithLabelValues(r.m.Name).Add(float64(r.res.Filtered))
+	}
+	r.setStatus(func(s *monitoring.MappingStatus) {
+		s.Records += int64(nrec)
+		s.Rejected += int64(nrej)
+	})
+}
+
+func (r *runner) observe(stage string, t0 time.Time) {
+	r.p.metrics.BatchDuration.WithLabelValues(r.m.Name, stage).Observe(time.Since(t0).Seconds())
+}
+
+// rowTime is the cursor timestamp of row i, zero when there is none.
+func (r *runner) rowTime(b *connectors.Batch, i int) time.Time {
+	col := r.m.Stream.TimestampColumn
+	if col == "" {
+		return time.Now()
+	}
+	for j, c := range b.Columns {
+		if strings.EqualFold(c, col) {
+			t, err := normalize.Date(b.Rows[i][j], r.m.Zone())
+			if err != nil {
+				return time.Time{}
+			}
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// stop records a stopped mapping and returns the error to log.
+func (r *runner) stop(err error) error {
+	r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.LastError = "stopped", safeError(err) })
+	return fmt.Errorf("%w: %s: %w", errStopped, r.m.Name, err)
+}
+
+// safeError renders an error for status pages and logs. Errors from hpgate
+// packages never hold personal data; a driver's message might quote a
+// value, so it is cut to its first line and length-capped.
+func safeError(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// sleep waits d or until ctx is done; false means ctx is done.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff is exponential with full jitter between min and max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max, cur: min} }
+
+func (b *backoff) peek() time.Duration { return b.cur }
+
+func (b *backoff) next() time.Duration {
+	d := b.cur
+	b.cur *= 2
+	if b.cur > b.max {
+		b.cur = b.max
+	}
+	return d/2 + time.Duration(jitter(int64(d/2)+1))
+}
+
+func (b *backoff) reset() { b.cur = b.min }
