@@ -31,10 +31,10 @@ type Config struct {
 	Sources map[string]*Source `yaml:"-"`
 	// SourceBlocks are the raw source blocks as written.
 	SourceBlocks map[string]yamlfile.Node `yaml:"sources"`
-	Kafka   Kafka              `yaml:"kafka"`
-	State   State              `yaml:"state"`
-	PII     PII                `yaml:"pii"`
-	HTTP    HTTP               `yaml:"http"`
+	Kafka        Kafka                    `yaml:"kafka"`
+	State        State                    `yaml:"state"`
+	PII          PII                      `yaml:"pii"`
+	HTTP         HTTP                     `yaml:"http"`
 	// Mappings says where the mapping files are.
 	Mappings Mappings `yaml:"mappings"`
 
