@@ -13,6 +13,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -32,6 +33,8 @@ import (
 type Store interface {
 	Load(name string) (checkpoint.Checkpoint, error)
 	Commit(name string, cp checkpoint.Checkpoint) error
+	Reset(name string) error
+	Set(name string, pos connectors.Position, display string) error
 }
 
 // SourceSpec is one source instance as the pipeline runs it.
@@ -77,13 +80,17 @@ type Pipeline struct {
 	metrics *monitoring.Metrics
 	log     *slog.Logger
 	runners []*runner
+
+	mu      sync.Mutex
+	running bool
+	restart chan *runner
 }
 
 // New builds a pipeline for ms. Every mapping's source must be in sources.
 func New(ms []*mappings.Mapping, sources map[string]SourceSpec, sink connectors.Sink, store Store, key *pii.Key,
 	metrics *monitoring.Metrics, opts Options, log *slog.Logger) (*Pipeline, error) {
 	opts.defaults()
-	p := &Pipeline{opts: opts, sink: sink, store: store, key: key, metrics: metrics, log: log}
+	p := &Pipeline{opts: opts, sink: sink, store: store, key: key, metrics: metrics, log: log, restart: make(chan *runner, 1)}
 	for _, m := range ms {
 		spec, ok := sources[m.Source]
 		if !ok {
@@ -121,13 +128,18 @@ func (p *Pipeline) Topics() []string {
 }
 
 // Run runs every mapping until ctx is done. A mapping that stops is logged
-// and reported in Status while the others go on; Run itself returns only
-// when ctx is done and every runner has finished or abandoned its batch in
-// flight, never checkpointing past unacknowledged data.
+// and reported in Status while the others go on, until an operator resets
+// or sets its checkpoint (ResetCheckpoint, SetCheckpoint), which starts it
+// again. Run returns only when ctx is done and every runner has finished
+// or abandoned its batch in flight, never checkpointing past
+// unacknowledged data.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, r := range p.runners {
+	start := func(r *runner) {
+		r.setStatus(func(s *monitoring.MappingStatus) { s.State = "starting" })
+		r.done = make(chan struct{})
 		wg.Go(func() {
+			defer close(r.done)
 			r.log.Info("mapping started")
 			if err := r.run(ctx); err != nil {
 				r.log.Error("mapping stopped", "err", err)
@@ -136,8 +148,71 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			r.log.Info("mapping drained")
 		})
 	}
-	wg.Wait()
-	<-ctx.Done()
+	p.mu.Lock()
+	for _, r := range p.runners {
+		start(r)
+	}
+	p.running = true
+	p.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case r := <-p.restart:
+			start(r)
+		}
+	}
+}
+
+// ErrRunning is returned when an operator changes the checkpoint of a
+// mapping that is running: stop it first (or change it while the daemon
+// is down).
+var ErrRunning = errors.New("mapping is running; its checkpoint can be changed only while it is stopped")
+
+// ErrUnknownMapping is returned for a mapping name the pipeline does not run.
+var ErrUnknownMapping = errors.New("no such mapping")
+
+// ResetCheckpoint removes a stopped mapping's checkpoint and starts it
+// again from the beginning of its source.
+func (p *Pipeline) ResetCheckpoint(name string) error {
+	return p.changeCheckpoint(name, func(s Store) error {
+		return s.Reset(name)
+	})
+}
+
+// SetCheckpoint sets a stopped mapping's position and starts it again.
+func (p *Pipeline) SetCheckpoint(name string, pos connectors.Position, display string) error {
+	return p.changeCheckpoint(name, func(s Store) error {
+		return s.Set(name, pos, display)
+	})
+}
+
+func (p *Pipeline) changeCheckpoint(name string, change func(Store) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var r *runner
+	for _, x := range p.runners {
+		if x.m.Name == name {
+			r = x
+		}
+	}
+	if r == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownMapping, name)
+	}
+	if p.running {
+		select {
+		case <-r.done:
+		default:
+			return fmt.Errorf("%s: %w", name, ErrRunning)
+		}
+	}
+	if err := change(p.store); err != nil {
+		return err
+	}
+	if p.running {
+		p.restart <- r
+	}
 	return nil
 }
 

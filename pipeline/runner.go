@@ -35,6 +35,7 @@ type runner struct {
 
 	mu     sync.Mutex
 	status monitoring.MappingStatus
+	done   chan struct{} // closed when the current run returns
 }
 
 // errStopped marks a mapping stopped by a condition only an operator can
