@@ -9,11 +9,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hpgate/hpgate/connectors/kafkasink"
@@ -146,6 +148,7 @@ func (c *Config) defaults() {
 			s.BatchSize = DefaultBatchSize
 		}
 	}
+	c.Kafka.Config = c.Kafka.Config.WithDefaults()
 	if c.Kafka.TopicPrefix == "" {
 		c.Kafka.TopicPrefix = DefaultTopicPrefix
 	}
@@ -181,8 +184,16 @@ func (c *Config) validate() yamlfile.Errors {
 			add([]string{"sources", name, "batch_size"}, "batch_size must be between 1 and 100000")
 		}
 	}
-	if len(c.Kafka.Brokers) == 0 {
-		add([]string{"kafka"}, "kafka needs brokers: a list of host:port")
+	if err := c.Kafka.Config.Validate(); err != nil {
+		var fe *kafkasink.FieldError
+		for _, e := range unjoin(err) {
+			if !errors.As(e, &fe) {
+				add([]string{"kafka"}, "kafka: %v", e)
+				continue
+			}
+			path := append([]string{"kafka"}, strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(fe.Field), ".")...)
+			add(path, "kafka.%s: %s", fe.Field, fe.Msg)
+		}
 	}
 	if !reTopic.MatchString(c.Kafka.TopicPrefix) {
 		add([]string{"kafka", "topic_prefix"}, "topic_prefix may hold only letters, digits, '.', '_' and '-'")
@@ -205,6 +216,13 @@ func (c *Config) validate() yamlfile.Errors {
 		}
 	}
 	return errs
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func errNoPath(err error) string {

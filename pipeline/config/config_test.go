@@ -93,7 +93,7 @@ extra: 1
 		`hpgate.yaml:2:3: source name "Bad_Name" must be lower-case letters, digits, '-', '_' or '.'`,
 		`hpgate.yaml:3:5: source Bad_Name needs a driver (mysql, oracle, sqlite, …)`,
 		`hpgate.yaml:3:20: expected a duration such as 30s or 5m, got "soon"`,
-		`hpgate.yaml:5:3: kafka needs brokers: a list of host:port`,
+		`hpgate.yaml:5:3: kafka.brokers: at least one broker address (host:port) is required`,
 		`hpgate.yaml:5:17: topic_prefix may hold only letters, digits, '.', '_' and '-'`,
 		`hpgate.yaml:6:3: unknown key "compresion"`,
 		`hpgate.yaml:7:29: give key_env or key_file, not both`,
