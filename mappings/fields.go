@@ -297,6 +297,9 @@ func (st *rowState) convertList(p *fieldPlan, v any) *rowError {
 				return reject(p.field.Name, "unknown_code", "value %s is not one of %s (map it with a code table)", sayValue(it), strings.Join(p.field.Enum, ", "))
 			}
 		}
+		if p.pattern != nil && !p.pattern.MatchString(it) {
+			return reject(p.field.Name, "bad_value", "item %s does not match the pattern %s", sayValue(it), p.field.Pattern)
+		}
 		if n > 0 {
 			st.data = append(st.data, ',')
 		}

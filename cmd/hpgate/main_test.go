@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -87,5 +88,52 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "hpgate ") {
 		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
+// TestCountyPacks runs `hpgate check` and `hpgate test` over the shipped
+// county packs, as county IT staff would.
+func TestCountyPacks(t *testing.T) {
+	code, out, _ := runCLI(t, "check", "../../mappings/counties")
+	if code != 0 {
+		t.Fatalf("check: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "test", "../../mappings/counties")
+	m := regexp.MustCompile(`(?m)^(\d+) passed, 0 failed$`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("test: exit %d\n%s", code, out)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 30 {
+		t.Errorf("only %d fixtures in the county packs", n)
+	}
+}
+
+// TestDemo runs `hpgate demo` as a newcomer would and checks that both
+// the snapshot and the increment reach Kafka.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo builds a county and runs the pipeline; skipped with -short")
+	}
+	code, out, errOut := runCLI(t, "demo", "--rows", "120")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// 120 rows per table then 25 more; the settlement topic gets both the
+	// HIS and the insurance settlements.
+	re := regexp.MustCompile(`(?m)^\s+hp\.settlement\.v1\s+(\d+)\s+(\d+)$`)
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no settlement line in:\n%s", out)
+	}
+	if m[1] != "240" || m[2] != "290" {
+		t.Errorf("settlements after snapshot %s, after increment %s; want 240 and 290\n%s", m[1], m[2], out)
+	}
+	for _, want := range []string{"hp.dlq.v1", "jimo-ins-settlement", "bad_check_digit", "increment delivered"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`\b370282(19|20)\d{9}[\dX]\b`).MatchString(out) {
+		t.Errorf("a clear ID number in the demo output:\n%s", out)
 	}
 }
