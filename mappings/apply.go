@@ -516,9 +516,12 @@ func (st *rowState) resolveIdentity() *rowError {
 		st.identity = append(st.identity, '#')
 		st.identity = appendRaw(st.identity, st.value(ref))
 	}
+	// Keep the person's own (invalid) number masked, for review, only when
+	// it has the shape of an 18-character number; anything else ("无", a
+	// typing slip) is left out.
 	st.masked = st.masked[:0]
-	if s != "" {
-		st.masked = pii.AppendMaskedID(st.masked, s)
+	if len(s) == 18 && looksLikeID(s) {
+		st.masked = pii.AppendMaskedID(st.masked, strings.ToUpper(s))
 	}
 	st.idq = "fallback"
 	st.pkey = st.hasher.AppendKey(st.pkey[:0], unsafe.String(unsafe.SliceData(st.identity), len(st.identity)))

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,14 @@ func (mysqlDialect) open(dsn string, zone *time.Location) (*sql.DB, error) {
 	if cfg.ParseTime {
 		return nil, errors.New("parseTime=true is not supported: DATETIME values are read as text and interpreted in time_zone")
 	}
+	// Mapping filters and bound values are UTF-8; results come back as
+	// stored whatever the connection character set.
+	if cs := dsnParam(dsn, "charset"); cs != "" && !utf8Charsets(cs) {
+		return nil, fmt.Errorf("charset=%s is not supported: the connection must be utf8mb4 (text still arrives as the bytes stored)", cs)
+	}
+	if cfg.Collation != "" && !strings.HasPrefix(cfg.Collation, "utf8") {
+		return nil, fmt.Errorf("collation=%s is not supported: the connection must be utf8mb4", cfg.Collation)
+	}
 	if cfg.Params == nil {
 		cfg.Params = make(map[string]string)
 	}
@@ -48,8 +57,8 @@ func (mysqlDialect) open(dsn string, zone *time.Location) (*sql.DB, error) {
 		cfg.Params["character_set_results"] = "binary"
 	}
 	// One round trip per page instead of prepare, execute and close, and
-	// the text protocol, whose rows need fewer allocations. The driver
-	// refuses it for connection character sets where escaping is unsafe.
+	// the text protocol, whose rows need fewer allocations. Escaping is
+	// safe for the utf8 connection character sets required above.
 	cfg.InterpolateParams = true
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -117,6 +126,37 @@ func mysqlTransientError(number uint16) bool {
 		return true
 	}
 	return false
+}
+
+// dsnParam returns the value of a go-sql-driver DSN parameter that
+// mysql.Config does not expose, or "".
+func dsnParam(dsn, key string) string {
+	slash := strings.LastIndex(dsn, "/")
+	if slash < 0 {
+		return ""
+	}
+	_, query, ok := strings.Cut(dsn[slash:], "?")
+	if !ok {
+		return ""
+	}
+	v, err := url.ParseQuery(query)
+	if err != nil {
+		return ""
+	}
+	return v.Get(key)
+}
+
+// utf8Charsets reports whether a charset list ("utf8mb4,utf8") names only
+// UTF-8 character sets.
+func utf8Charsets(list string) bool {
+	for cs := range strings.SplitSeq(list, ",") {
+		switch strings.ToLower(strings.TrimSpace(cs)) {
+		case "utf8mb4", "utf8", "utf8mb3":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // zoneOffset formats the offset of a fixed zone as "+08:00".

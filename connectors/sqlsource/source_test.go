@@ -60,6 +60,8 @@ func TestNewValidates(t *testing.T) {
 			keys: []string{"driver", "dsn", "time_zone", "query_timeout", "max_open_conns", "rows_per_second", "quiet_hours", "quiet_hours", "batch_size", "poll_interval"},
 		},
 		{name: "bad mysql dsn", cfg: sqlsource.Config{Driver: "mysql", DSN: "u:secret@tcp(db:3306"}, keys: []string{"dsn"}},
+		{name: "gbk connection refused", cfg: sqlsource.Config{Driver: "mysql", DSN: "u:secret@tcp(db:3306)/his?charset=gbk"}, keys: []string{"dsn"}},
+		{name: "utf8mb4 connection", cfg: sqlsource.Config{Driver: "mysql", DSN: "u:secret@tcp(db:3306)/his?charset=utf8mb4,utf8&collation=utf8mb4_unicode_ci"}},
 		{name: "parseTime refused", cfg: sqlsource.Config{Driver: "mysql", DSN: "u:secret@tcp(db:3306)/his?parseTime=true"}, keys: []string{"dsn"}},
 		{name: "fixed offsets", cfg: sqlsource.Config{Driver: "mysql", DSN: "u:p@/his", TimeZone: "-05:30", QuietHours: []string{"22:00-06:00", "12:00-24:00"}}},
 	} {
