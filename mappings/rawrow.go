@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hpgate/hpgate/mappings/pii"
 )
@@ -116,6 +117,8 @@ func (m *Mapping) MaskedRow(cols []string, row []any) map[string]string {
 		switch {
 		case looksLikeID(s):
 			s = pii.MaskID(s)
+		case m.piiCols[ref] && !utf8.ValidString(s):
+			s = "****" // legacy-encoded bytes: nothing to keep
 		case m.piiCols[ref]:
 			s = pii.MaskText(s)
 		case len(s) > 256:

@@ -54,10 +54,15 @@ type dialect interface {
 	// so the comparison uses the column's index.
 	timeArg(t time.Time) any
 
-	// naiveTime converts a time.Time scanned from a row into the Batch's
-	// convention: naive DATE and DATETIME values keep their wall clock and
-	// are placed in the source's zone.
-	naiveTime(t time.Time, zone *time.Location) time.Time
+	// columnValue returns the conversion of the values of one result
+	// column into the Batch's conventions, or nil when the driver's values
+	// are kept as they are. It is chosen once per result set, from the
+	// column's type: naive DATE and DATETIME values that a driver parses
+	// into time.Time keep their wall clock and are placed in the source's
+	// zone; a dialect may also trim CHAR padding or turn NUMBER into exact
+	// decimal text. A conversion may return a []byte aliasing its input:
+	// the scanner copies []byte values after converting them.
+	columnValue(ct *sql.ColumnType, zone *time.Location) func(v any) any
 
 	// transient reports whether err, a driver error that the generic
 	// checks (bad connection, network, timeout) did not classify, is an

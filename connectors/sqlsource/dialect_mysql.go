@@ -91,9 +91,9 @@ func (mysqlDialect) parseNow(v any) (time.Time, error) { return clockValue(v) }
 // holding the same layout compares it as text, which orders the same.
 func (mysqlDialect) timeArg(t time.Time) any { return t.Format(time.DateTime) }
 
-func (mysqlDialect) naiveTime(t time.Time, zone *time.Location) time.Time {
-	return relabel(t, zone)
-}
+// columnValue keeps the driver's values: with parseTime refused, dates and
+// times arrive as text, and text as the bytes stored.
+func (mysqlDialect) columnValue(*sql.ColumnType, *time.Location) func(any) any { return nil }
 
 func (mysqlDialect) transient(err error) bool {
 	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, mysql.ErrMalformPkt) {

@@ -57,13 +57,27 @@ func (sqliteDialect) parseNow(v any) (time.Time, error) { return clockValue(v) }
 
 func (sqliteDialect) timeArg(t time.Time) any { return t.Format(time.DateTime) }
 
-// naiveTime: the driver labels naive text it parsed as UTC; a value stored
-// with an explicit offset keeps its instant.
-func (sqliteDialect) naiveTime(t time.Time, zone *time.Location) time.Time {
-	if t.Location() == time.UTC {
-		return relabel(t, zone)
+// columnValue: the driver parses text in columns declared DATE, DATETIME or
+// TIMESTAMP into time.Time, labelling naive text UTC; those values are
+// placed in the source's zone with their wall clock, and values stored
+// with an explicit offset keep their instant.
+func (sqliteDialect) columnValue(ct *sql.ColumnType, zone *time.Location) func(any) any {
+	switch strings.ToUpper(ct.DatabaseTypeName()) {
+	case "DATE", "DATETIME", "TIMESTAMP":
+	default:
+		return nil
 	}
-	return t.In(zone)
+	return func(v any) any {
+		t, ok := v.(time.Time)
+		switch {
+		case !ok:
+			return v
+		case t.Location() == time.UTC:
+			return relabel(t, zone)
+		default:
+			return t.In(zone)
+		}
+	}
 }
 
 func (sqliteDialect) transient(err error) bool {

@@ -25,8 +25,6 @@ const (
 // the Batch then owns; cursor cells keep them only until the row's position
 // is encoded, right after Scan.
 type batchScanner struct {
-	d      dialect
-	zone   *time.Location
 	ncols  int      // stream columns; the cursor copies follow them
 	cnames []string // cursor column names, for errors
 
@@ -44,6 +42,7 @@ type cell struct {
 	s      *batchScanner
 	i      int
 	cursor bool
+	conv   func(any) any // the dialect's columnValue, or nil
 }
 
 // Scan implements sql.Scanner.
@@ -53,34 +52,32 @@ func (c *cell) Scan(src any) error {
 		s.cursor[c.i] = src
 		return nil
 	}
-	switch v := src.(type) {
-	case []byte:
+	if c.conv != nil {
+		src = c.conv(src)
+	}
+	if v, ok := src.([]byte); ok {
 		s.row[c.i] = s.copyBytes(v)
-	case time.Time:
-		s.row[c.i] = s.d.naiveTime(v, s.zone)
-	default:
-		s.row[c.i] = src // already boxed by database/sql: no allocation
+	} else {
+		s.row[c.i] = src // boxed by the driver already: no allocation
 	}
 	return nil
 }
 
-func newBatchScanner(d dialect, zone *time.Location, columns, cursor []string) (*batchScanner, error) {
+func newBatchScanner(d dialect, zone *time.Location, types []*sql.ColumnType, cursor []string) (*batchScanner, error) {
 	ncursor := len(cursor)
-	n := len(columns) - ncursor
+	n := len(types) - ncursor
 	if n < 0 {
-		return nil, fmt.Errorf("result has %d columns, fewer than the %d cursor columns", len(columns), ncursor)
+		return nil, fmt.Errorf("result has %d columns, fewer than the %d cursor columns", len(types), ncursor)
 	}
 	s := &batchScanner{
-		d:      d,
-		zone:   zone,
 		ncols:  n,
 		cnames: cursor,
-		dest:   make([]any, len(columns)),
-		cells:  make([]cell, len(columns)),
+		dest:   make([]any, len(types)),
+		cells:  make([]cell, len(types)),
 		cursor: make([]any, ncursor),
 	}
 	for i := range s.cells {
-		s.cells[i] = cell{s: s, i: i}
+		s.cells[i] = cell{s: s, i: i, conv: d.columnValue(types[i], zone)}
 		if i >= n {
 			s.cells[i] = cell{s: s, i: i - n, cursor: true}
 		}

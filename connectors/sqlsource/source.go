@@ -253,16 +253,20 @@ func (s *Source) page(ctx context.Context, p *plan, q stmt, limit int) (*connect
 		return nil, err
 	}
 	defer rows.Close()
-	cols, err := rows.Columns()
+	types, err := rows.ColumnTypes()
 	if err != nil {
 		return nil, err
 	}
-	sc, err := newBatchScanner(s.d, s.zone, cols, p.cursor)
+	sc, err := newBatchScanner(s.d, s.zone, types, p.cursor)
 	if err != nil {
 		return nil, err
+	}
+	cols := make([]string, sc.ncols)
+	for i := range cols {
+		cols[i] = types[i].Name()
 	}
 	b := &connectors.Batch{
-		Columns:   cols[:sc.ncols:sc.ncols],
+		Columns:   cols,
 		Rows:      make([][]any, 0, limit),
 		Positions: make([]connectors.Position, 0, limit),
 	}
