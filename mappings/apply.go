@@ -3,6 +3,7 @@ package mappings
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -379,6 +380,12 @@ func (out *Result) mapRow(m *Mapping, st *rowState, i int, op string, ingested t
 		}
 		st.data = append(st.data, p.jsonKey...)
 		ok, e := st.writeField(p)
+		if e != nil && op == "delete" && p.auto == autoNone {
+			// A delete needs only its identity: a voided row with an
+			// empty total is still deleted, without that field.
+			st.data = st.data[:mark]
+			continue
+		}
 		if e != nil {
 			return e
 		}
@@ -592,4 +599,42 @@ func (m *Mapping) DisplayPosition(b *connectors.Batch, i int) string {
 		st.idx[ref] = columnIndex(b.Columns, name)
 	}
 	return m.position(st)
+}
+
+// DeleteValue builds the envelope of a delete for a record that vanished
+// from a snapshot: id and data are what Ident returned for it when it was
+// last seen.
+func (m *Mapping) DeleteValue(dst, id, data []byte, now time.Time) []byte {
+	sum := sha256.Sum256(data)
+	at := now.In(m.zone)
+	dst = append(dst, m.envPrefix...)
+	dst = appendJSONInner(dst, unsafe.String(unsafe.SliceData(id), len(id)))
+	dst = append(dst, `","op":"delete`...)
+	dst = append(dst, m.envSource...)
+	dst = append(dst, `"},"occurred_at":"`...)
+	dst = at.AppendFormat(dst, time.RFC3339)
+	dst = append(dst, `","ingested_at":"`...)
+	dst = at.AppendFormat(dst, time.RFC3339)
+	dst = append(dst, `","hash":"sha256:`...)
+	dst = hex.AppendEncode(dst, sum[:])
+	dst = append(dst, `","data":`...)
+	dst = append(dst, data...)
+	return append(dst, '}')
+}
+
+// Ident returns the identifying subset of a record's data (the fields
+// hpgate fills and the schema's required fields), which is what a delete
+// carries once the row is gone.
+func (m *Mapping) Ident(rec *Record) ([]byte, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Data, &all); err != nil {
+		return nil, err
+	}
+	keep := make(map[string]json.RawMessage, len(all))
+	for _, p := range m.plans {
+		if v, ok := all[p.field.Name]; ok && p.identifying() {
+			keep[p.field.Name] = v
+		}
+	}
+	return json.Marshal(keep) // sorted keys: canonical like Data
 }

@@ -78,8 +78,12 @@
 // `identity`), county, source_system, source_id (from the cursor keys), and
 // updated_at (from the cursor timestamp, unless mapped); for person also
 // birth_year and gender (from the ID, unless mapped). Fields whose name ends
-// in person_key take an ID number and carry its HMAC; household_key and the
-// other *_key fields carry the HMAC of the value.
+// in person_key take an ID number and carry its person key (the HMAC of
+// the normalised number); household_key and the other *_key fields carry
+// `<key id>:<HMAC of "<field name>:<value>">`, so the same household number
+// gives the same key in every mapping. A delete (op) carries the fields
+// hpgate fills and the required fields that map; it is never rejected for
+// a field it does not need.
 //
 // # Expressions
 //
@@ -91,7 +95,8 @@
 //
 //   - fen(v) parses money in yuan into whole fen; fen(v, "fen") reads fen.
 //   - blank(v) is true for NULL or white space.
-//   - coalesce(a, b, …) returns the first non-blank value.
+//   - coalesce(a, b, …) returns the first non-blank value, or the last
+//     argument when all are blank (so coalesce(x, "") is never nil).
 //
 // An expression is compiled once per mapping; it may hold at most 2,000
 // characters and 500 nodes, and its text results at most 4,096 bytes. A

@@ -49,7 +49,10 @@ var exprFuncs = []expr.Option{
 				return a, nil
 			}
 		}
-		return nil, nil
+		if len(args) == 0 {
+			return nil, nil
+		}
+		return args[len(args)-1], nil // coalesce(x, "") gives "" for a blank x
 	}),
 }
 

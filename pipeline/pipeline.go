@@ -35,6 +35,7 @@ type Store interface {
 	Commit(name string, cp checkpoint.Checkpoint) error
 	Reset(name string) error
 	Set(name string, pos connectors.Position, display string) error
+	Snapshot(mapping string) *checkpoint.Snapshot
 }
 
 // SourceSpec is one source instance as the pipeline runs it.
@@ -51,9 +52,6 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait after a transient failure.
 	// The defaults are 500ms and 1m.
 	MinBackoff, MaxBackoff time.Duration
-	// MaxWriteAttempts bounds writes that fail with a non-transient
-	// error before the mapping stops. The default is 5.
-	MaxWriteAttempts int
 }
 
 func (o *Options) defaults() {
@@ -65,9 +63,6 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBackoff == 0 {
 		o.MaxBackoff = time.Minute
-	}
-	if o.MaxWriteAttempts == 0 {
-		o.MaxWriteAttempts = 5
 	}
 }
 

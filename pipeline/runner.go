@@ -70,6 +70,9 @@ func (r *runner) run(ctx context.Context) error {
 	r.setStatus(func(s *monitoring.MappingStatus) {
 		s.State, s.Position, s.Checkpoint, s.Rows = "running", cp.Display, cp.UpdatedAt, total
 	})
+	if r.m.Stream.Mode == "snapshot" {
+		return r.runSnapshot(ctx, cp)
+	}
 	bo := newBackoff(r.p.opts.MinBackoff, r.p.opts.MaxBackoff)
 	for {
 		if ctx.Err() != nil {
@@ -105,7 +108,9 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		oldest := r.rowTime(b, 0)
 		r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.Oldest = "running", oldest })
+		r.p.metrics.InFlight.Inc()
 		if err := r.deliver(ctx, b, now); err != nil {
+			r.p.metrics.InFlight.Dec()
 			if ctx.Err() != nil {
 				r.log.Info("batch abandoned at shutdown, not checkpointed", "rows", b.Len())
 				return nil
@@ -148,17 +153,20 @@ func (r *runner) read(ctx context.Context, pos connectors.Position) (*connectors
 	return b, nil
 }
 
-// deliver maps a batch and writes its records and rejections, retrying
-// transient write failures until they succeed or ctx ends. It returns only
-// when every message is acknowledged.
+// deliver maps a batch and writes its records and rejections.
 func (r *runner) deliver(ctx context.Context, b *connectors.Batch, now time.Time) error {
-	r.p.metrics.InFlight.Inc()
 	t0 := time.Now()
 	r.res.Reset()
 	if err := r.m.Apply(b, &r.res, now); err != nil {
-		r.p.metrics.InFlight.Dec()
 		return err
 	}
+	r.observe("map", t0)
+	return r.write(ctx, b, now)
+}
+
+// write sends the Result's records and rejections of batch b and counts
+// them once acknowledged.
+func (r *runner) write(ctx context.Context, b *connectors.Batch, now time.Time) error {
 	r.msgs = r.msgs[:0]
 	for i := range r.res.Records {
 		rec := &r.res.Records[i]
@@ -167,55 +175,60 @@ func (r *runner) deliver(ctx context.Context, b *connectors.Batch, now time.Time
 	for i := range r.res.Rejections {
 		msg, err := dlq.Message(r.m, r.p.key, r.dlqTopic, r.m.Source, b, &r.res.Rejections[i], now)
 		if err != nil {
-			r.p.metrics.InFlight.Dec()
 			return err
 		}
 		r.msgs = append(r.msgs, msg)
 	}
-	r.observe("map", t0)
+	if err := r.writeRetry(ctx, r.msgs); err != nil {
+		return err
+	}
+	r.countDelivered()
+	return nil
+}
+
+// writeRetry writes msgs until Kafka acknowledges all of them or ctx ends.
+// Every failure is retried, transient or not: a missing topic or a refused
+// ACL is fixed by an operator at some point, and the batch must then go on
+// from here, not from a reset.
+func (r *runner) writeRetry(ctx context.Context, msgs []connectors.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	bo := newBackoff(r.p.opts.MinBackoff, r.p.opts.MaxBackoff)
-	for attempt := 0; ; attempt++ {
+	for {
 		t1 := time.Now()
-		err := r.p.sink.Write(ctx, r.msgs)
+		err := r.p.sink.Write(ctx, msgs)
 		r.observe("write", t1)
 		if err == nil {
-			break
+			return nil
 		}
-		r.countWriteErrors(err)
+		r.countWriteErrors(msgs, err)
 		if ctx.Err() != nil {
-			r.p.metrics.InFlight.Dec()
 			return ctx.Err()
-		}
-		if !errors.Is(err, connectors.ErrUnavailable) && attempt >= r.p.opts.MaxWriteAttempts-1 {
-			r.p.metrics.InFlight.Dec()
-			return fmt.Errorf("write %d messages: %w", len(r.msgs), err)
 		}
 		r.p.metrics.WriteRetries.Inc()
 		r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.LastError = "backoff", safeError(err) })
 		r.log.Warn("kafka write failed, retrying the batch", "wait", bo.peek(), "err", safeError(err))
 		if !sleep(ctx, bo.next()) {
-			r.p.metrics.InFlight.Dec()
 			return ctx.Err()
 		}
 	}
-	r.countDelivered(b)
-	return nil
 }
 
-func (r *runner) countWriteErrors(err error) {
+func (r *runner) countWriteErrors(msgs []connectors.Message, err error) {
 	var we *connectors.WriteError
 	if !errors.As(err, &we) {
-		r.p.metrics.WriteErrors.WithLabelValues(r.topic).Add(float64(len(r.msgs)))
+		r.p.metrics.WriteErrors.WithLabelValues(r.topic).Add(float64(len(msgs)))
 		return
 	}
 	for i, e := range we.Errs {
-		if e != nil && i < len(r.msgs) {
-			r.p.metrics.WriteErrors.WithLabelValues(r.msgs[i].Topic).Inc()
+		if e != nil && i < len(msgs) {
+			r.p.metrics.WriteErrors.WithLabelValues(msgs[i].Topic).Inc()
 		}
 	}
 }
 
-func (r *runner) countDelivered(b *connectors.Batch) {
+func (r *runner) countDelivered() {
 	met := r.p.metrics
 	nrec, nrej := len(r.res.Records), len(r.res.Rejections)
 	met.Records.WithLabelValues(r.m.Name, r.m.Entity.Name).Add(float64(nrec))

@@ -116,10 +116,6 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	if err != nil {
 		return reportLoad(out, err)
 	}
-	if err := d.sink.EnsureTopics(ctx, d.pipe.Topics(), 3, 1); err != nil {
-		d.close()
-		return fmt.Errorf("create topics: %w", err)
-	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)

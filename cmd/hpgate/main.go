@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(runCmd(), demoCmd(), previewCmd(), checkCmd(), testCmd(), versionCmd())
+	root.AddCommand(runCmd(), demoCmd(), previewCmd(), checkpointCmd(), checkCmd(), testCmd(), versionCmd(), benchCmd(), benchBrokerCmd(), benchRunCmd(), benchBaselineCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0

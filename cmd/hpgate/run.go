@@ -20,6 +20,7 @@ import (
 	"github.com/hpgate/hpgate/pipeline"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
 	"github.com/hpgate/hpgate/pipeline/config"
+	"github.com/hpgate/hpgate/pipeline/dlq"
 )
 
 func runCmd() *cobra.Command {
@@ -148,11 +149,19 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	if d.cfg.HTTP.Listen != "" {
+		token, err := writeAdminToken(d.cfg.State.Dir)
+		if err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
 		srv, err := monitoring.Listen(d.cfg.HTTP.Listen, monitoring.Handlers{
 			Gatherer: d.reg,
 			Status:   d.pipe.Status,
-			Ready: func(context.Context) error {
-				return nil
+			Extra:    d.adminHandlers(token),
+			// Ready: config loaded and state open (both done by now), and
+			// the broker answers for the dead-letter topic.
+			Ready: func(ctx context.Context) error {
+				_, err := d.sink.PartitionCount(ctx, dlq.Topic(d.cfg.Kafka.TopicPrefix))
+				return err
 			},
 		}, log.With("component", "http"))
 		if err != nil {

@@ -167,6 +167,9 @@ func externalServer(dsn string) (*mariaServer, error) {
 	}
 	cfg.DBName = ""
 	cfg.ParseTime = false
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+		return nil, err
+	}
 	s := &mariaServer{base: cfg}
 	if err := s.connectAdmin(startTimeout); err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvMySQLDSN, err)

@@ -17,9 +17,6 @@ import (
 // keyset_test.go, and run connectortest.SourceSuite against it (live, or
 // gated on an HPGATE_TEST_<NAME>_DSN variable where no server can run here).
 type dialect interface {
-	// name is the driver name of the config (`driver: mysql`).
-	name() string
-
 	// open validates dsn and returns a lazily connecting pool: it must
 	// not dial. It sets the session options the source relies on (time
 	// zone, result character set) unless the DSN sets them itself. Its

@@ -29,8 +29,6 @@ import (
 // for latin1, gbk, varbinary, integer, decimal and datetime columns).
 type mysqlDialect struct{}
 
-func (mysqlDialect) name() string { return "mysql" }
-
 func (mysqlDialect) open(dsn string, zone *time.Location) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -82,7 +80,9 @@ func (mysqlDialect) cursorExpr(col string, _ bool) string {
 		" ELSE CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY) END"
 }
 
-func (mysqlDialect) nowQuery() string { return "SELECT UTC_TIMESTAMP(6)" }
+// nowQuery has no fraction: the cut-off is whole seconds, and MySQL 5.5,
+// still found in county data centres, has no UTC_TIMESTAMP(6).
+func (mysqlDialect) nowQuery() string { return "SELECT UTC_TIMESTAMP()" }
 
 func (mysqlDialect) parseNow(v any) (time.Time, error) { return clockValue(v) }
 

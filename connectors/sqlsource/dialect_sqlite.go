@@ -23,8 +23,6 @@ import (
 // is then byte for byte the stored one.
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string { return "sqlite" }
-
 func (sqliteDialect) open(dsn string, _ *time.Location) (*sql.DB, error) {
 	return sql.Open("sqlite", dsn)
 }

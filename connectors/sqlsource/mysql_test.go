@@ -35,7 +35,7 @@ func mariadbHarness() connectortest.SourceHarness {
 		IntType:        "BIGINT",
 		TextType:       "VARCHAR(64)",
 		BytesType:      "VARBINARY(64)",
-		SlowQuery:      "SELECT '2000-01-01 00:00:00' AS ts, 1 AS id, SLEEP(60) AS z",
+		SlowQuery:      "SELECT '2000-01-01 00:00:00' AS ts, 1 AS id, SLEEP(30) AS z",
 		Outage:         mariadbOutage,
 		NullTimestamps: nullTimestamps,
 	}
@@ -91,8 +91,8 @@ func readAll(t testing.TB, src *sqlsource.Source, st connectors.Stream, after co
 func TestSourceMariaDBLegacyText(t *testing.T) {
 	db, dsn := connectortest.MariaDB(t)
 	src := newSource(t, sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN(dsn)})
-	gbkNames := []string{"d5c5c8fd", "c0eecbc4", "cdf5cee5"} // 张三 李四 王五 in GBK
-	ascii := []string{"4a53303031", "4a53303032", "6a73303033"}  // JS001 JS002 js003
+	gbkNames := []string{"d5c5c8fd", "c0eecbc4", "cdf5cee5"}    // 张三 李四 王五 in GBK
+	ascii := []string{"4a53303031", "4a53303032", "6a73303033"} // JS001 JS002 js003
 	for _, tc := range []struct {
 		name    string
 		keyType string
@@ -302,4 +302,17 @@ func BenchmarkKeysetReadMariaDB(b *testing.B) {
 		rows += n
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestSourceMariaDBOutageHidesPassword checks that an outage's error, which
+// the pipeline logs, names neither the password nor the whole DSN.
+func TestSourceMariaDBOutageHidesPassword(t *testing.T) {
+	src := mariadbOutage(t)
+	_, err := src.Read(t.Context(), connectors.Stream{Name: "m", Table: "t", TimestampColumn: "ts", KeyColumns: []string{"id"}}, "", 10)
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error %v", err)
+	}
+	if _, err := src.(*sqlsource.Source).Now(t.Context()); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error %v", err)
+	}
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // Allocation sizes of a batch. Rows are carved from slabs of slabRows rows
-// and byte values from arenas of arenaSize bytes, so a page costs a few
-// large allocations instead of several per row.
+// and byte values copied into arenas of arenaSize bytes, so rows and copies
+// cost a few large allocations per page. What remains per value is the
+// boxing of a []byte into an interface, and per row its position string.
 const (
 	slabRows  = 256
 	arenaSize = 64 << 10

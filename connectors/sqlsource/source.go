@@ -16,8 +16,12 @@ import (
 	"github.com/hpgate/hpgate/connectors"
 )
 
-// nullCheckEvery spaces the counts of rows with a NULL timestamp.
-const nullCheckEvery = 10 * time.Minute
+const (
+	// nullCheckEvery spaces the counts of rows with a NULL timestamp.
+	nullCheckEvery = 10 * time.Minute
+	// maxPresize caps the rows a batch is sized for before any arrive.
+	maxPresize = 16384
+)
 
 // Source reads tables and queries of one database through database/sql.
 // It implements connectors.Source and holds no position: the pipeline owns
@@ -43,8 +47,9 @@ type Source struct {
 var _ connectors.Source = (*Source)(nil)
 
 // New validates cfg and returns a Source named name (the config's source
-// instance). It does not connect: the first Read does. Its error joins every
-// problem found, as *FieldError values. log may be nil.
+// instance). It does not connect: the first Read does. Its error is an
+// errors.Join of every problem found, each a *FieldError naming its config
+// key. log may be nil.
 func New(name string, cfg Config, log *slog.Logger) (*Source, error) {
 	cfg = cfg.withDefaults()
 	v, errs := cfg.validate(true)
@@ -59,7 +64,7 @@ func New(name string, cfg Config, log *slog.Logger) (*Source, error) {
 		if db != nil {
 			_ = db.Close()
 		}
-		return nil, fmt.Errorf("source %s: %w", name, errors.Join(errs...))
+		return nil, errors.Join(errs...) // flat: a loader places each key
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
@@ -123,7 +128,7 @@ func (s *Source) Now(ctx context.Context) (time.Time, error) {
 }
 
 func (s *Source) now(ctx context.Context) (time.Time, error) {
-	s.stats.update(func(st *Stats) { st.Queries++ })
+	s.stats.update(func(c *Stats) { c.Queries++ })
 	var v any
 	if err := s.db.QueryRowContext(ctx, s.d.nowQuery()).Scan(&v); err != nil {
 		return time.Time{}, err
@@ -164,12 +169,12 @@ func (s *Source) Read(ctx context.Context, st connectors.Stream, after connector
 	}
 	p, err := newPlan(s.d, st)
 	if err != nil {
-		s.stats.update(func(st *Stats) { st.Errors++ })
+		s.stats.update(func(c *Stats) { c.Errors++ })
 		return nil, err
 	}
 	cur, err := decodePosition(after, len(p.cursor))
 	if err != nil {
-		s.stats.update(func(st *Stats) { st.Errors++ })
+		s.stats.update(func(c *Stats) { c.Errors++ })
 		return nil, fmt.Errorf("read %s: %w", st.Name, err)
 	}
 	if limit <= 0 {
@@ -179,7 +184,7 @@ func (s *Source) Read(ctx context.Context, st connectors.Stream, after connector
 		limit = min(limit, s.rate.pageCap())
 	}
 	if s.inQuietHours() {
-		s.stats.update(func(st *Stats) { st.QuietSkips++; st.Quiet = true })
+		s.stats.update(func(c *Stats) { c.QuietSkips++; c.Quiet = true })
 		return &connectors.Batch{Next: after}, nil
 	}
 	if s.rate != nil {
@@ -213,11 +218,11 @@ func (s *Source) Read(ctx context.Context, st connectors.Stream, after connector
 		s.rate.spend(len(b.Rows))
 	}
 	end := s.clock()
-	s.stats.update(func(st *Stats) {
-		st.Reads++
-		st.Rows += int64(len(b.Rows))
-		st.Quiet = false
-		st.LastRead = end
+	s.stats.update(func(c *Stats) {
+		c.Reads++
+		c.Rows += int64(len(b.Rows))
+		c.Quiet = false
+		c.LastRead = end
 	})
 	return b, nil
 }
@@ -247,7 +252,7 @@ func (s *Source) inQuietHours() bool {
 
 // page runs one page statement and scans its rows.
 func (s *Source) page(ctx context.Context, p *plan, q stmt, limit int) (*connectors.Batch, error) {
-	s.stats.update(func(st *Stats) { st.Queries++ })
+	s.stats.update(func(c *Stats) { c.Queries++ })
 	rows, err := s.db.QueryContext(ctx, q.text, q.args...)
 	if err != nil {
 		return nil, err
@@ -265,10 +270,11 @@ func (s *Source) page(ctx context.Context, p *plan, q stmt, limit int) (*connect
 	for i := range cols {
 		cols[i] = types[i].Name()
 	}
+	size := min(limit, maxPresize)
 	b := &connectors.Batch{
 		Columns:   cols,
-		Rows:      make([][]any, 0, limit),
-		Positions: make([]connectors.Position, 0, limit),
+		Rows:      make([][]any, 0, size),
+		Positions: make([]connectors.Position, 0, size),
 	}
 	if err := sc.scanInto(rows, b, limit); err != nil {
 		return nil, err
@@ -280,7 +286,7 @@ func (s *Source) page(ctx context.Context, p *plan, q stmt, limit int) (*connect
 // failure does not fail the Read whose page is already in hand; it is
 // logged, and the count is retried at the next check.
 func (s *Source) countNulls(ctx context.Context, p *plan) {
-	s.stats.update(func(st *Stats) { st.Queries++ })
+	s.stats.update(func(c *Stats) { c.Queries++ })
 	q := p.nullCount(s.d)
 	var n int64
 	if err := s.db.QueryRowContext(ctx, q.text, q.args...).Scan(&n); err != nil {
@@ -297,10 +303,10 @@ func (s *Source) countNulls(ctx context.Context, p *plan) {
 func (s *Source) fail(ctx context.Context, st connectors.Stream, op string, err error) error {
 	err = s.classify(ctx, op+" "+st.Name, err)
 	unavailable := errors.Is(err, connectors.ErrUnavailable)
-	s.stats.update(func(st *Stats) {
-		st.Errors++
+	s.stats.update(func(c *Stats) {
+		c.Errors++
 		if unavailable {
-			st.Unavailable++
+			c.Unavailable++
 		}
 	})
 	return err

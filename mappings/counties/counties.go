@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 )
 
-//go:embed 370282-jimo
+//go:embed 370282-jimo 421221-jiayu
 var packs embed.FS
 
 // FS returns the packs, one directory each.

@@ -172,6 +172,14 @@ func (h *Hasher) AppendHex(dst []byte, s string) []byte {
 	return hex.AppendEncode(dst, sum)
 }
 
+// Sum computes the raw HMAC of s into dst (for keys of local indexes).
+func (h *Hasher) Sum(dst *[sha256.Size]byte, s string) {
+	h.mac.Reset()
+	h.in = append(h.in[:0], s...)
+	h.mac.Write(h.in)
+	h.mac.Sum(dst[:0])
+}
+
 // Seal encrypts plaintext with AES-256-GCM under the key and returns
 // base64(nonce | ciphertext).
 func (k *Key) Seal(plaintext []byte) (string, error) {

@@ -390,7 +390,7 @@ func (c *County) writeConfig(packDir string, opts Options) error {
 	if err := os.WriteFile(keyFile, []byte(randomHex(32)), 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  topic_prefix: \"hp.\"\n", quoteList(opts.Brokers))
+	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  topic_prefix: \"hp.\"\n  create_topics: {enabled: true, partitions: 3, replication_factor: 1}\n", quoteList(opts.Brokers))
 	fmt.Fprintf(&b, "state:\n  dir: %q\npii:\n  key_id: demo\n  key_file: %q\n", filepath.Join(c.Dir, "state"), keyFile)
 	fmt.Fprintf(&b, "http:\n  listen: %q\nmappings:\n  paths: [%q]\n", opts.HTTPListen, packDir)
 	c.ConfigPath = filepath.Join(c.Dir, "hpgate.yaml")

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/counties"
+	"github.com/hpgate/hpgate/pipeline/demo"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestCheckpointCommand drives `hpgate checkpoint` against a running
+// daemon (through its admin endpoint) and against a stopped one (through
+// the state store).
+func TestCheckpointCommand(t *testing.T) {
+	dir := t.TempDir()
+	pack, err := counties.Extract("370282-jimo", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 20, Brokers: cluster.ListenAddrs(), HTTPListen: freeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer county.Close()
+	cfg := county.ConfigPath
+
+	d, err := openDaemon(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !allIdle(d) {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not catch up: %+v", d.pipe.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	code, out, errOut := runCLI(t, "checkpoint", "-c", cfg, "list")
+	if code != 0 || !strings.Contains(out, "jimo-ins-settlement") || !strings.Contains(out, "idle") {
+		t.Fatalf("list through the daemon: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "checkpoint", "-c", cfg, "reset", "jimo-ins-settlement")
+	if code == 0 || !strings.Contains(errOut, "running") {
+		t.Errorf("reset of a running mapping: exit %d %s", code, errOut)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// No daemon: the store itself.
+	code, out, errOut = runCLI(t, "checkpoint", "-c", cfg, "set", "jimo-ins-settlement", "20190309100530", "JS0001")
+	if code != 0 || !strings.Contains(out, "resumes after 20190309100530|JS0001") {
+		t.Fatalf("set: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "checkpoint", "-c", cfg, "list")
+	if code != 0 || !strings.Contains(out, "(set by hand)") {
+		t.Errorf("list from the store:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "checkpoint", "-c", cfg, "reset", "jimo-ins-settlement")
+	if code != 0 {
+		t.Errorf("reset: exit %d %s", code, out)
+	}
+	// A key that is personal data is shown as its HMAC.
+	code, out, errOut = runCLI(t, "checkpoint", "-c", cfg, "set", "jimo-ins-enrollment", "20190309100530", "3702000012345678", "2019")
+	if code != 0 || strings.Contains(out, "3702000012345678") && isPIIKey(t, filepath.Join(pack, "jimo-ins-enrollment.yaml")) {
+		t.Errorf("set with a personal key: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func allIdle(d *daemon) bool {
+	for _, s := range d.pipe.Status() {
+		if s.State != "idle" {
+			return false
+		}
+	}
+	return true
+}
+
+func isPIIKey(t *testing.T, path string) bool {
+	t.Helper()
+	m, err := findMappingFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.IsPII(m.Stream.KeyColumns[0])
+}
+
+func findMappingFile(path string) (*mappings.Mapping, error) {
+	ms, err := mappings.Load(mappings.Options{}, path)
+	if err != nil {
+		return nil, err
+	}
+	return ms[0], nil
+}
