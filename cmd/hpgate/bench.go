@@ -87,6 +87,7 @@ type benchOptions struct {
 	keep       bool
 	partitions int
 	only       string // "", "hpgate" or "baseline"
+	verbose    bool   // children's stderr to ours
 	cpuprofile string // of the hpgate run
 	baseProf   string // of the baseline run
 }
@@ -125,7 +126,8 @@ machines, the ratio much less. The broker discards record bytes
 	f.StringVar(&o.only, "only", "", "run only hpgate or only baseline")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hpgate run to this file")
 	f.StringVar(&o.baseProf, "baseline-cpuprofile", "", "write a CPU profile of the baseline run to this file")
-	for _, name := range []string{"partitions", "only", "cpuprofile", "baseline-cpuprofile"} {
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "copy the children's stderr (logs, GODEBUG traces) to stderr")
+	for _, name := range []string{"partitions", "only", "cpuprofile", "baseline-cpuprofile", "verbose"} {
 		_ = f.MarkHidden(name)
 	}
 	return cmd
@@ -138,7 +140,9 @@ type benchResult struct {
 	Records  int64   `json:"records"`
 	Rejected int64   `json:"rejected"`
 	Seconds  float64 `json:"seconds"`
-	PeakRSS  int64   `json:"-"` // bytes, -1 when unknown
+	// Stages sums the time spent per stage of the batches, in seconds.
+	Stages  map[string]float64 `json:"stages,omitempty"`
+	PeakRSS int64              `json:"-"` // bytes, -1 when unknown
 }
 
 func (r benchResult) rate() float64 {
@@ -244,7 +248,7 @@ func runBench(ctx context.Context, out, errOut io.Writer, o benchOptions) (err e
 		if o.cpuprofile != "" {
 			args = append(args, "--cpuprofile", o.cpuprofile)
 		}
-		r, err := runBenchChild(ctx, exe, args...)
+		r, err := runBenchChild(ctx, o.verbose, errOut, exe, args...)
 		if err != nil {
 			return err
 		}
@@ -257,7 +261,7 @@ func runBench(ctx context.Context, out, errOut io.Writer, o benchOptions) (err e
 		if o.baseProf != "" {
 			args = append(args, "--cpuprofile", o.baseProf)
 		}
-		r, err := runBenchChild(ctx, exe, args...)
+		r, err := runBenchChild(ctx, o.verbose, errOut, exe, args...)
 		if err != nil {
 			return err
 		}
@@ -307,6 +311,21 @@ func printBenchTable(out io.Writer, hp, base *benchResult) {
 	if hp != nil && hp.PeakRSS >= 0 {
 		fmt.Fprintf(out, "hpgate peak RSS: %.1f MB (target ≤ 100 MB)\n", float64(hp.PeakRSS)/(1<<20))
 	}
+	for _, r := range []struct {
+		name string
+		r    *benchResult
+	}{{"hpgate", hp}, {"baseline", base}} {
+		if r.r == nil || len(r.r.Stages) == 0 {
+			continue
+		}
+		var parts []string
+		for _, st := range []string{"read", "read+map", "map", "write", "checkpoint"} {
+			if v, ok := r.r.Stages[st]; ok {
+				parts = append(parts, fmt.Sprintf("%s %.2f", st, v))
+			}
+		}
+		fmt.Fprintf(out, "%s seconds per stage: %s (of %.2f)\n", r.name, strings.Join(parts, ", "), r.r.Seconds)
+	}
 }
 
 // writeBenchConfig writes the hpgate config of the measured run, with
@@ -346,11 +365,14 @@ func benchCommand(ctx context.Context, exe string, args ...string) *exec.Cmd {
 
 // runBenchChild runs a measured child to its end and returns its result
 // with its peak RSS.
-func runBenchChild(ctx context.Context, exe string, args ...string) (benchResult, error) {
+func runBenchChild(ctx context.Context, verbose bool, errOut io.Writer, exe string, args ...string) (benchResult, error) {
 	cmd := benchCommand(ctx, exe, args...)
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if verbose {
+		cmd.Stderr = io.MultiWriter(stderr, errOut)
+	}
 	err := cmd.Run()
 	if err != nil {
 		return benchResult{}, fmt.Errorf("%s: %w\n%s", args[0], err, stderr.String())
@@ -539,5 +561,29 @@ func runBenchPipeline(ctx context.Context, configPath string, rows int64, errOut
 	}
 	r.Seconds = time.Since(start).Seconds()
 	stop()
-	return r, <-done
+	err = <-done
+	r.Stages = stageSeconds(d.reg)
+	return r, err
+}
+
+// stageSeconds sums hpgate_batch_duration_seconds per stage.
+func stageSeconds(reg *prometheus.Registry) map[string]float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "hpgate_batch_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" {
+					out[l.GetValue()] += m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+	}
+	return out
 }

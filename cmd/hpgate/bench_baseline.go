@@ -112,7 +112,9 @@ func runBaseline(ctx context.Context, o baselineOptions) (benchResult, error) {
 	lastTS, lastID := "1000-01-01 00:00:00", ""
 	msgs := make([]kafka.Message, 0, o.batch)
 	var total int64
+	var readMap, write time.Duration
 	for {
+		t0 := time.Now()
 		rows, err := stmt.QueryContext(ctx, lastTS, lastTS, lastID, o.batch)
 		if err != nil {
 			return benchResult{}, err
@@ -136,10 +138,13 @@ func runBaseline(ctx context.Context, o baselineOptions) (benchResult, error) {
 			return benchResult{}, err
 		}
 		rows.Close()
+		t1 := time.Now()
+		readMap += t1.Sub(t0)
 		if len(msgs) > 0 {
 			if err := w.WriteMessages(ctx, msgs...); err != nil {
 				return benchResult{}, fmt.Errorf("write: %w", err)
 			}
+			write += time.Since(t1)
 			lastTS, lastID = s.GXSJ, s.JSID
 			total += int64(len(msgs))
 		}
@@ -147,5 +152,6 @@ func runBaseline(ctx context.Context, o baselineOptions) (benchResult, error) {
 			break
 		}
 	}
-	return benchResult{Rows: total, Records: total, Seconds: time.Since(start).Seconds()}, nil
+	return benchResult{Rows: total, Records: total, Seconds: time.Since(start).Seconds(),
+		Stages: map[string]float64{"read+map": readMap.Seconds(), "write": write.Seconds()}}, nil
 }
