@@ -1,0 +1,121 @@
+package monitoring
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func newTestMetrics(status func() []MappingStatus) (*prometheus.Registry, *Metrics) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, BuildInfo{Version: "v1", Revision: "abc", GoVersion: "go1.26"}, status)
+	return reg, m
+}
+
+func TestMetricsLint(t *testing.T) {
+	reg, m := newTestMetrics(func() []MappingStatus {
+		return []MappingStatus{{Mapping: "a", Source: "s", County: "370282", State: "running", Oldest: time.Now().Add(-time.Minute), Checkpoint: time.Now(), LastSuccess: time.Now()}}
+	})
+	m.RowsRead.WithLabelValues("s", "a").Add(3)
+	m.Rejections.WithLabelValues("a", "bad_check_digit").Inc()
+	m.BatchDuration.WithLabelValues("a", "read").Observe(0.01)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestLagAtScrapeTime: lag grows while a mapping is stuck, and is 0 once
+// it is caught up.
+func TestLagAtScrapeTime(t *testing.T) {
+	st := MappingStatus{Mapping: "a", Source: "s", County: "370282", State: "running", Oldest: time.Now().Add(-90 * time.Second)}
+	reg, _ := newTestMetrics(func() []MappingStatus { return []MappingStatus{st} })
+	lag := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "hpgate_source_lag_seconds" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no lag metric")
+		return 0
+	}
+	if l := lag(); l < 89 || l > 100 {
+		t.Errorf("lag %v, want about 90", l)
+	}
+	st.Oldest = time.Time{}
+	st.State = "idle"
+	if l := lag(); l != 0 {
+		t.Errorf("caught-up lag %v", l)
+	}
+	want := `
+# HELP hpgate_mapping_up 1 while the mapping runs (or waits for new rows), 0 when it is stopped or backing off.
+# TYPE hpgate_mapping_up gauge
+hpgate_mapping_up{county="370282",mapping="a",source="s"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hpgate_mapping_up"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestServerEndpoints(t *testing.T) {
+	reg, _ := newTestMetrics(nil)
+	ready := errors.New("broker not reachable")
+	srv, err := Listen("127.0.0.1:0", Handlers{
+		Gatherer: reg,
+		Ready:    func(context.Context) error { return ready },
+		Status:   func() []MappingStatus { return []MappingStatus{{Mapping: "a", State: "idle"}} },
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + srv.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("healthz %d", code)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "broker not reachable") {
+		t.Errorf("readyz %d %q", code, body)
+	}
+	ready = nil
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("readyz when ready: %d", code)
+	}
+	code, body := get("/status")
+	var st struct{ Mappings []MappingStatus }
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Mappings[0].State != "idle" {
+		t.Errorf("status %d %s", code, body)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `hpgate_build_info{goversion="go1.26",revision="abc",version="v1"} 1`) {
+		t.Errorf("metrics %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
