@@ -4,15 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
 	"github.com/hpgate/hpgate/connectors"
@@ -29,25 +33,30 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		runChild()
+		return
+	}
 	goleak.VerifyTestMain(connectortest.WrapMain(m))
 }
 
 const goodID = "11010519491231002X"
 
 type env struct {
-	t      *testing.T
-	db     *sql.DB
-	dsn    string
-	broker string
-	state  string
-	key    *pii.Key
-	maps   string
+	t       *testing.T
+	cluster *kfake.Cluster
+	db      *sql.DB
+	dsn     string
+	broker  string
+	state   string
+	key     *pii.Key
+	maps    string
 }
 
 func newEnv(t *testing.T) *env {
 	db, dsn := connectortest.MariaDB(t)
-	addr, _ := connectortest.Broker(t, "hp.settlement.v1", "hp.household.v1", "hp.dlq.v1")
-	e := &env{t: t, db: db, dsn: dsn, broker: addr, state: t.TempDir(), key: pii.TestKey(), maps: "testdata/maps/ins-settlement.yaml"}
+	addr, cluster := connectortest.Broker(t, "hp.settlement.v1", "hp.household.v1", "hp.dlq.v1")
+	e := &env{t: t, cluster: cluster, db: db, dsn: dsn, broker: addr, state: t.TempDir(), key: pii.TestKey(), maps: "testdata/maps/ins-settlement.yaml"}
 	e.exec(`CREATE TABLE yb_jsxx (
 		JSID VARCHAR(20) PRIMARY KEY, SFZH VARCHAR(20), XM VARBINARY(40), YYDJ CHAR(1), JSSJ DATETIME,
 		ZFY DECIMAL(14,0), GRZF DECIMAL(14,0), ZDDM VARCHAR(10), CXBZ CHAR(1), GXSJ DATETIME NOT NULL,
@@ -356,5 +365,47 @@ func TestSnapshotChangeDetection(t *testing.T) {
 	wantKey := `"household_key":"` + e.key.PersonKey("household_key:421221000104") + `"`
 	if !strings.Contains(ops["delete"], wantKey) || strings.Contains(ops["delete"], "member_count") {
 		t.Errorf("delete carries %q, want only identifying fields with %s", ops["delete"], wantKey)
+	}
+}
+
+// TestBrokerOutage: while the broker refuses every produce request,
+// nothing is checkpointed and the mapping backs off; when it comes back,
+// every row arrives once, without a restart.
+func TestBrokerOutage(t *testing.T) {
+	e := newEnv(t)
+	var down atomic.Bool
+	down.Store(true)
+	e.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		if down.Load() {
+			return nil, errors.New("broker down"), true // closes the connection
+		}
+		return nil, nil, false
+	})
+	for i := range 30 {
+		e.insert(i, goodID, "0")
+	}
+	p, store, stop := e.start(e.maps)
+	waitFor(t, "the mapping to back off", func() bool { return p.Status()[0].State == "backoff" })
+	time.Sleep(300 * time.Millisecond)
+	if cp, err := store.Load("e2e-ins-settlement"); err != nil || cp.Rows != 0 {
+		t.Fatalf("checkpoint moved during the outage: %+v %v", cp, err)
+	}
+	down.Store(false)
+	waitFor(t, "recovery", func() bool { return idle(p) && p.Status()[0].Rows == 30 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	recs := connectortest.ReadAll(t, e.broker, "hp.settlement.v1", 0, 10*time.Second)
+	ids := map[string]bool{}
+	for _, r := range recs {
+		var env canonical.Envelope
+		if err := json.Unmarshal(r.Value, &env); err != nil {
+			t.Fatal(err)
+		}
+		ids[env.ID] = true
+	}
+	if len(ids) != 30 {
+		t.Errorf("%d distinct records after the outage, want 30 (%d messages)", len(ids), len(recs))
 	}
 }

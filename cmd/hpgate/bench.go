@@ -89,6 +89,7 @@ type benchOptions struct {
 	only       string // "", "hpgate" or "baseline"
 	verbose    bool   // children's stderr to ours
 	cpuprofile string // of the hpgate run
+	memprofile string // of the hpgate run, half-way
 	baseProf   string // of the baseline run
 }
 
@@ -126,8 +127,9 @@ machines, the ratio much less. The broker discards record bytes
 	f.StringVar(&o.only, "only", "", "run only hpgate or only baseline")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hpgate run to this file")
 	f.StringVar(&o.baseProf, "baseline-cpuprofile", "", "write a CPU profile of the baseline run to this file")
+	f.StringVar(&o.memprofile, "memprofile", "", "write a heap profile of the hpgate run, taken half-way, to this file")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "copy the children's stderr (logs, GODEBUG traces) to stderr")
-	for _, name := range []string{"partitions", "only", "cpuprofile", "baseline-cpuprofile", "verbose"} {
+	for _, name := range []string{"partitions", "only", "cpuprofile", "baseline-cpuprofile", "memprofile", "verbose"} {
 		_ = f.MarkHidden(name)
 	}
 	return cmd
@@ -247,6 +249,9 @@ func runBench(ctx context.Context, out, errOut io.Writer, o benchOptions) (err e
 		args := []string{"bench-run", "--config", cfgPath, "--rows", strconv.Itoa(o.rows)}
 		if o.cpuprofile != "" {
 			args = append(args, "--cpuprofile", o.cpuprofile)
+		}
+		if o.memprofile != "" {
+			args = append(args, "--memprofile", o.memprofile)
 		}
 		r, err := runBenchChild(ctx, o.verbose, errOut, exe, args...)
 		if err != nil {
@@ -500,8 +505,8 @@ func benchChild(cmd *cobra.Command, cpuprofile string, measure func(context.Cont
 // `hpgate bench`, in a process of its own.
 func benchRunCmd() *cobra.Command {
 	var (
-		configPath, cpuprofile string
-		rows                   int64
+		configPath, cpuprofile, memprofile string
+		rows                               int64
 	)
 	cmd := &cobra.Command{
 		Use:    "bench-run -c CONFIG --rows N",
@@ -510,20 +515,22 @@ func benchRunCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return benchChild(cmd, cpuprofile, func(ctx context.Context) (benchResult, error) {
-				return runBenchPipeline(ctx, configPath, rows, cmd.ErrOrStderr())
+				return runBenchPipeline(ctx, configPath, rows, memprofile, cmd.ErrOrStderr())
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "", "config file")
 	cmd.Flags().Int64Var(&rows, "rows", 0, "rows to wait for")
 	cmd.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	cmd.Flags().StringVar(&memprofile, "memprofile", "", "write a heap profile, taken when half the rows are through, to this file")
 	return cmd
 }
 
 // runBenchPipeline runs the daemon of configPath, as `hpgate run` does,
 // until its mappings have checkpointed rows rows together, and returns the
-// time that took.
-func runBenchPipeline(ctx context.Context, configPath string, rows int64, errOut io.Writer) (benchResult, error) {
+// time that took. With memprofile, it writes a heap profile when half the
+// rows are through.
+func runBenchPipeline(ctx context.Context, configPath string, rows int64, memprofile string, errOut io.Writer) (benchResult, error) {
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start := time.Now()
 	d, err := openDaemon(configPath, log, prometheus.NewRegistry())
@@ -558,12 +565,30 @@ func runBenchPipeline(ctx context.Context, configPath string, rows int64, errOut
 			r.Records += s.Records
 			r.Rejected += s.Rejected
 		}
+		if memprofile != "" && r.Rows >= rows/2 {
+			if err := writeHeapProfile(memprofile); err != nil {
+				fmt.Fprintf(errOut, "heap profile: %v\n", err)
+			}
+			memprofile = ""
+		}
 	}
 	r.Seconds = time.Since(start).Seconds()
 	stop()
 	err = <-done
 	r.Stages = stageSeconds(d.reg)
 	return r, err
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // stageSeconds sums hpgate_batch_duration_seconds per stage.
