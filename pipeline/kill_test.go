@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,17 +82,17 @@ func TestKillMidRunLosesNothing(t *testing.T) {
 		       TIMESTAMPADD(SECOND, seq DIV 3, '2019-03-01 10:00:00')
 		FROM seq_1_to_6000`, goodID)
 
-	start := func() (*exec.Cmd, *strings.Builder) {
+	start := func() (*exec.Cmd, *syncBuffer) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DSN="+e.dsn, "CHILD_BROKER="+e.broker, "CHILD_STATE="+e.state)
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		return cmd, &out
+		return cmd, out
 	}
-	lastRows := func(out *strings.Builder) int {
+	lastRows := func(out *syncBuffer) int {
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 		for i := len(lines) - 1; i >= 0; i-- {
 			if v, ok := strings.CutPrefix(lines[i], "rows "); ok {
@@ -135,4 +136,22 @@ func TestKillMidRunLosesNothing(t *testing.T) {
 	} else {
 		t.Logf("killed after %d checkpointed rows; %d records repeated after the restart", killedAt, repeats)
 	}
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
