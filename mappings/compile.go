@@ -529,7 +529,8 @@ func (c *compiler) autoPlan(f *canonical.Field) *fieldPlan {
 		if c.m.tsRef < 0 {
 			return nil
 		}
-		return &fieldPlan{from: fromColumn, ref: c.m.tsRef, auto: a}
+		// The cursor timestamp, parsed once per row in mapRow.
+		return &fieldPlan{from: fromAuto, auto: a}
 	}
 	return &fieldPlan{from: fromAuto, auto: a}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/expr-lang/expr"
@@ -92,6 +93,9 @@ func isBlank(v any) bool {
 // blankText reports whether s holds only white space (incl. U+3000) and
 // NUL padding; it looks at the first byte first, the common answer.
 func blankText(s string) bool {
+	if len(s) > 0 && s[0] > ' ' && s[0] < utf8.RuneSelf {
+		return false // the common case: a value starting with a visible ASCII character
+	}
 	for _, r := range s {
 		if r != 0 && r != '\u3000' && !unicode.IsSpace(r) {
 			return false

@@ -132,6 +132,14 @@ func (st *rowState) writeAuto(p *fieldPlan) (bool, *rowError) {
 			st.data = m.appendKeyValueJSON(st.data, st, ref)
 		}
 		st.data = append(st.data, '"')
+	case autoUpdatedAt:
+		if !st.hasTS {
+			return false, nil
+		}
+		st.lastTime = st.ts
+		st.data = append(st.data, '"')
+		st.data = st.ts.AppendFormat(st.data, time.RFC3339)
+		st.data = append(st.data, '"')
 	case autoBirthYear:
 		if st.id.BirthYear == 0 {
 			return false, nil
