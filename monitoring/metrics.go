@@ -165,3 +165,61 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, labels...)
 	}
 }
+
+// SourceStats is what a source connector reports about itself, adapted by
+// the daemon from the connector's own Stats (connectors do not depend on
+// Prometheus).
+type SourceStats struct {
+	Source string
+	// Quiet is true while the source is inside its quiet hours.
+	Quiet bool
+	// Errors and Unavailable count failed reads, and those among them
+	// that were outages.
+	Errors, Unavailable int64
+	// NullTimestamps is, per mapping, the rows whose cursor timestamp is
+	// NULL: incremental reads cannot see them.
+	NullTimestamps map[string]int64
+}
+
+var (
+	descQuiet = prometheus.NewDesc("hpgate_source_quiet",
+		"1 while the source is inside its configured quiet hours (reads paused).", []string{"source"}, nil)
+	descReadErrors = prometheus.NewDesc("hpgate_source_read_errors_total",
+		"Failed reads from the source.", []string{"source"}, nil)
+	descUnavailable = prometheus.NewDesc("hpgate_source_unavailable_total",
+		"Failed reads from the source that were outages (retried).", []string{"source"}, nil)
+	descNullTS = prometheus.NewDesc("hpgate_source_null_timestamp_rows",
+		"Rows whose cursor timestamp is NULL, which incremental reads cannot see; map them with a snapshot mapping.", []string{"source", "mapping"}, nil)
+)
+
+// RegisterSources adds the per-source gauges, read from stats at scrape
+// time.
+func RegisterSources(reg prometheus.Registerer, stats func() []SourceStats) {
+	reg.MustRegister(&sourceCollector{stats: stats})
+}
+
+type sourceCollector struct {
+	stats func() []SourceStats
+}
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descQuiet
+	ch <- descReadErrors
+	ch <- descUnavailable
+	ch <- descNullTS
+}
+
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.stats() {
+		quiet := 0.0
+		if s.Quiet {
+			quiet = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descQuiet, prometheus.GaugeValue, quiet, s.Source)
+		ch <- prometheus.MustNewConstMetric(descReadErrors, prometheus.CounterValue, float64(s.Errors), s.Source)
+		ch <- prometheus.MustNewConstMetric(descUnavailable, prometheus.CounterValue, float64(s.Unavailable), s.Source)
+		for mapping, n := range s.NullTimestamps {
+			ch <- prometheus.MustNewConstMetric(descNullTS, prometheus.GaugeValue, float64(n), s.Source, mapping)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/hpgate/hpgate/mappings"
@@ -61,6 +62,19 @@ func TestCheckpointCommand(t *testing.T) {
 			t.Fatalf("daemon did not catch up: %+v", d.pipe.Status())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The running daemon's metrics follow the naming conventions, with the
+	// per-source gauges among them.
+	problems, err := testutil.GatherAndLint(d.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric lint: %s: %s", p.Metric, p.Text)
+	}
+	if n, err := testutil.GatherAndCount(d.reg, "hpgate_source_quiet", "hpgate_mapping_records_total", "hpgate_source_lag_seconds"); err != nil || n < 9 {
+		t.Errorf("metrics: %d series, %v", n, err)
 	}
 
 	code, out, errOut := runCLI(t, "checkpoint", "-c", cfg, "list")

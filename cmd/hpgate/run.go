@@ -13,6 +13,7 @@ import (
 
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/kafkasink"
+	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/pii"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
@@ -125,6 +126,7 @@ func openDaemon(configPath string, log *slog.Logger, reg *prometheus.Registry) (
 		}
 		return pipe.Status()
 	})
+	monitoring.RegisterSources(reg, d.sourceStats)
 	d.metrics.ReloadOK.Set(1)
 	d.metrics.ReloadsTotal.WithLabelValues("success").Inc()
 	pipe, err = pipeline.New(ms, specs, d.sink, d.store, d.key, d.metrics,
@@ -181,6 +183,22 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sourceStats adapts the SQL sources' own counters for the metrics.
+func (d *daemon) sourceStats() []monitoring.SourceStats {
+	var out []monitoring.SourceStats
+	for name, src := range d.sources {
+		s, ok := src.(*sqlsource.Source)
+		if !ok {
+			continue
+		}
+		st := s.Stats()
+		out = append(out, monitoring.SourceStats{
+			Source: name, Quiet: st.Quiet, Errors: st.Errors, Unavailable: st.Unavailable, NullTimestamps: st.NullTimestamps,
+		})
+	}
+	return out
 }
 
 func (d *daemon) close() {
