@@ -78,24 +78,13 @@ func (r *runner) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		b, err := r.read(ctx, pos)
+		b, err := r.readRetry(ctx, pos, bo)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, connectors.ErrUnavailable) {
-				r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(0)
-				r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.LastError = "backoff", safeError(err) })
-				r.log.Warn("source unavailable, backing off", "wait", bo.peek(), "err", safeError(err))
-				if !sleep(ctx, bo.next()) {
-					return nil
-				}
-				continue
-			}
 			return r.stop(err)
 		}
-		bo.reset()
-		r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(1)
+		if b == nil {
+			return nil // ctx done
+		}
 		now := time.Now()
 		if b.Len() == 0 {
 			r.setStatus(func(s *monitoring.MappingStatus) {
@@ -138,6 +127,32 @@ func (r *runner) run(ctx context.Context) error {
 			if !sleep(ctx, r.poll) {
 				return nil
 			}
+		}
+	}
+}
+
+// readRetry reads a batch, backing off and retrying while the source is
+// unavailable. It returns nil and no error once ctx is done; any other
+// error is one only an operator can clear.
+func (r *runner) readRetry(ctx context.Context, pos connectors.Position, bo *backoff) (*connectors.Batch, error) {
+	for {
+		b, err := r.read(ctx, pos)
+		if err == nil {
+			bo.reset()
+			r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(1)
+			return b, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		if !errors.Is(err, connectors.ErrUnavailable) {
+			return nil, err
+		}
+		r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(0)
+		r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.LastError = "backoff", safeError(err) })
+		r.log.Warn("source unavailable, backing off", "wait", bo.peek(), "err", safeError(err))
+		if !sleep(ctx, bo.next()) {
+			return nil, nil
 		}
 	}
 }

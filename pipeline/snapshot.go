@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -44,23 +43,13 @@ func (r *runner) runSnapshot(ctx context.Context, cp checkpoint.Checkpoint) erro
 		var pos connectors.Position
 		passRows := 0
 		for {
-			b, err := r.read(ctx, pos)
+			b, err := r.readRetry(ctx, pos, bo)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				if errors.Is(err, connectors.ErrUnavailable) {
-					r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(0)
-					r.setStatus(func(s *monitoring.MappingStatus) { s.State, s.LastError = "backoff", safeError(err) })
-					if !sleep(ctx, bo.next()) {
-						return nil
-					}
-					continue
-				}
 				return r.stop(err)
 			}
-			bo.reset()
-			r.p.metrics.SourceUp.WithLabelValues(r.m.Source).Set(1)
+			if b == nil {
+				return nil // ctx done
+			}
 			if b.Len() == 0 {
 				break
 			}
