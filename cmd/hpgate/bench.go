@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -85,6 +87,7 @@ type benchOptions struct {
 	dsn        string
 	batch      int
 	keep       bool
+	repeat     int
 	partitions int
 	only       string // "", "hpgate" or "baseline"
 	verbose    bool   // children's stderr to ours
@@ -123,6 +126,7 @@ machines, the ratio much less. The broker discards record bytes
 	f.StringVar(&o.dsn, "mysql-dsn", "", "use this MySQL/MariaDB server (go-sql-driver DSN; a fresh database is created and dropped) instead of a private mariadbd")
 	f.IntVar(&o.batch, "batch-size", 5000, "rows per batch, for hpgate and the loop")
 	f.BoolVar(&o.keep, "keep", false, "keep the bench directory (database files, config, state, profiles) and database, and print the path")
+	f.IntVar(&o.repeat, "repeat", 1, "measure hpgate and the loop this many times each, alternating, and report the median runs")
 	f.IntVar(&o.partitions, "partitions", benchPartitions, "partitions of the topics")
 	f.StringVar(&o.only, "only", "", "run only hpgate or only baseline")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hpgate run to this file")
@@ -162,8 +166,8 @@ func (r benchResult) microsPerRow() float64 {
 }
 
 func runBench(ctx context.Context, out, errOut io.Writer, o benchOptions) (err error) {
-	if o.rows <= 0 || o.batch <= 0 || o.partitions <= 0 {
-		return errors.New("--rows, --batch-size and --partitions must be positive")
+	if o.rows <= 0 || o.batch <= 0 || o.partitions <= 0 || o.repeat <= 0 {
+		return errors.New("--rows, --batch-size, --repeat and --partitions must be positive")
 	}
 	if o.only != "" && o.only != "hpgate" && o.only != "baseline" {
 		return fmt.Errorf("--only %q: want hpgate or baseline", o.only)
@@ -238,59 +242,109 @@ func runBench(ctx context.Context, out, errOut io.Writer, o benchOptions) (err e
 	}()
 	fmt.Fprintf(out, "kfake broker (separate process, records discarded, offsets kept) at %s, %d partitions per topic\n", broker.addr, o.partitions)
 
-	cfgPath, err := writeBenchConfig(dir, db.dsn(), broker.addr, mapDir, o.batch)
-	if err != nil {
-		return err
+	// The measured runs, alternating, each in a process of its own.
+	var hps, bases []benchResult
+	for i := range o.repeat {
+		if o.only != "baseline" {
+			// A fresh checkpoint store per run: each starts from the
+			// beginning of the table.
+			cfgPath, err := writeBenchConfig(dir, i, db.dsn(), broker.addr, mapDir, o.batch)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "hpgate: %s → %s, batch %d…", benchTable, topic, o.batch)
+			args := []string{"bench-run", "--config", cfgPath, "--rows", strconv.Itoa(o.rows)}
+			if o.cpuprofile != "" && i == 0 {
+				args = append(args, "--cpuprofile", o.cpuprofile)
+			}
+			if o.memprofile != "" && i == 0 {
+				args = append(args, "--memprofile", o.memprofile)
+			}
+			r, err := runBenchChild(ctx, o.verbose, errOut, exe, args...)
+			if err != nil {
+				fmt.Fprintln(out)
+				return err
+			}
+			fmt.Fprintf(out, " %.3fs\n", r.Seconds)
+			hps = append(hps, r)
+		}
+		if o.only != "hpgate" {
+			fmt.Fprintf(out, "baseline: %s → %s, batch %d…", benchTable, benchBaselineTopic, o.batch)
+			args := []string{"bench-baseline", "--dsn", db.dsn(), "--brokers", broker.addr, "--topic", benchBaselineTopic,
+				"--rows", strconv.Itoa(o.rows), "--batch-size", strconv.Itoa(o.batch)}
+			if o.baseProf != "" && i == 0 {
+				args = append(args, "--cpuprofile", o.baseProf)
+			}
+			r, err := runBenchChild(ctx, o.verbose, errOut, exe, args...)
+			if err != nil {
+				fmt.Fprintln(out)
+				return err
+			}
+			fmt.Fprintf(out, " %.3fs\n", r.Seconds)
+			bases = append(bases, r)
+		}
 	}
 
-	var hp, base *benchResult
-	if o.only != "baseline" {
-		fmt.Fprintf(out, "hpgate: %s → %s, batch %d…\n", benchTable, topic, o.batch)
-		args := []string{"bench-run", "--config", cfgPath, "--rows", strconv.Itoa(o.rows)}
-		if o.cpuprofile != "" {
-			args = append(args, "--cpuprofile", o.cpuprofile)
-		}
-		if o.memprofile != "" {
-			args = append(args, "--memprofile", o.memprofile)
-		}
-		r, err := runBenchChild(ctx, o.verbose, errOut, exe, args...)
-		if err != nil {
-			return err
-		}
-		hp = &r
-	}
-	if o.only != "hpgate" {
-		fmt.Fprintf(out, "baseline: %s → %s, batch %d…\n", benchTable, benchBaselineTopic, o.batch)
-		args := []string{"bench-baseline", "--dsn", db.dsn(), "--brokers", broker.addr, "--topic", benchBaselineTopic,
-			"--rows", strconv.Itoa(o.rows), "--batch-size", strconv.Itoa(o.batch)}
-		if o.baseProf != "" {
-			args = append(args, "--cpuprofile", o.baseProf)
-		}
-		r, err := runBenchChild(ctx, o.verbose, errOut, exe, args...)
-		if err != nil {
-			return err
-		}
-		base = &r
-	}
-
-	// Every record reached the broker: its offsets count them.
+	// Every run moved every row, and every record reached the broker: its
+	// offsets count them.
 	counts, err := topicCounts(ctx, []string{broker.addr}, topics)
 	if err != nil {
 		return fmt.Errorf("count the records on the broker: %w", err)
 	}
-	if hp != nil && (counts[topic] < int64(o.rows) || hp.Rows < int64(o.rows)) {
-		return fmt.Errorf("hpgate: %d rows checkpointed, %d records on %s; want %d", hp.Rows, counts[topic], topic, o.rows)
+	want := int64(o.rows) * int64(o.repeat)
+	for _, r := range hps {
+		if r.Rows < int64(o.rows) {
+			return fmt.Errorf("hpgate: %d rows checkpointed; want %d", r.Rows, o.rows)
+		}
 	}
-	if base != nil && (counts[benchBaselineTopic] < int64(o.rows) || base.Rows < int64(o.rows)) {
-		return fmt.Errorf("baseline: %d rows read, %d records on %s; want %d", base.Rows, counts[benchBaselineTopic], benchBaselineTopic, o.rows)
+	if len(hps) > 0 && counts[topic] < want {
+		return fmt.Errorf("hpgate: %d records on %s; want %d", counts[topic], topic, want)
 	}
+	for _, r := range bases {
+		if r.Rows < int64(o.rows) {
+			return fmt.Errorf("baseline: %d rows read; want %d", r.Rows, o.rows)
+		}
+	}
+	if len(bases) > 0 && counts[benchBaselineTopic] < want {
+		return fmt.Errorf("baseline: %d records on %s; want %d", counts[benchBaselineTopic], benchBaselineTopic, want)
+	}
+	hp, base := medianRun(hps), medianRun(bases)
 
 	fmt.Fprintln(out)
 	printBenchTable(out, hp, base)
+	if o.repeat > 1 {
+		fmt.Fprintf(out, "medians of %d runs each; seconds per run: hpgate %s; baseline %s\n", o.repeat, runSeconds(hps), runSeconds(bases))
+	}
 	if hp != nil && hp.Rejected > 0 {
 		fmt.Fprintf(out, "note: hpgate rejected %d rows (on %s): the generated data should all map\n", hp.Rejected, dlq.Topic(benchTopicPrefix))
 	}
 	return nil
+}
+
+func runSeconds(runs []benchResult) string {
+	var s []string
+	for _, r := range runs {
+		s = append(s, strconv.FormatFloat(r.Seconds, 'f', 2, 64))
+	}
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, " ")
+}
+
+// medianRun returns the run of median time, with the highest peak RSS of
+// all the runs; nil for none.
+func medianRun(runs []benchResult) *benchResult {
+	if len(runs) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b benchResult) int { return cmp.Compare(a.Seconds, b.Seconds) })
+	m := sorted[(len(sorted)-1)/2]
+	for _, r := range runs {
+		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
+	}
+	return &m
 }
 
 func printBenchTable(out io.Writer, hp, base *benchResult) {
@@ -335,7 +389,7 @@ func printBenchTable(out io.Writer, hp, base *benchResult) {
 
 // writeBenchConfig writes the hpgate config of the measured run, with
 // the DSN and a random pseudonymisation key in files beside it.
-func writeBenchConfig(dir, dsn, broker, mapDir string, batch int) (string, error) {
+func writeBenchConfig(dir string, run int, dsn, broker, mapDir string, batch int) (string, error) {
 	dsnFile := filepath.Join(dir, "bench.dsn")
 	if err := os.WriteFile(dsnFile, []byte(dsn), 0o600); err != nil {
 		return "", err
@@ -351,10 +405,10 @@ func writeBenchConfig(dir, dsn, broker, mapDir string, batch int) (string, error
 	fmt.Fprintf(&b, "  %s:\n    driver: mysql\n    dsn_file: %q\n    settle_delay: 0s\n    batch_size: %d\n    poll_interval: 1s\n",
 		benchSource, dsnFile, batch)
 	fmt.Fprintf(&b, "kafka:\n  brokers: [%q]\n  topic_prefix: %q\n  compression: lz4\n  required_acks: all\n", broker, benchTopicPrefix)
-	fmt.Fprintf(&b, "state:\n  dir: %q\n", filepath.Join(dir, "state"))
+	fmt.Fprintf(&b, "state:\n  dir: %q\n", filepath.Join(dir, "state-"+strconv.Itoa(run)))
 	fmt.Fprintf(&b, "pii:\n  key_id: bench\n  key_file: %q\n", keyFile)
 	fmt.Fprintf(&b, "http:\n  listen: \"\"\nmappings:\n  paths: [%q]\n", mapDir)
-	path := filepath.Join(dir, "hpgate.yaml")
+	path := filepath.Join(dir, "hpgate-"+strconv.Itoa(run)+".yaml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 

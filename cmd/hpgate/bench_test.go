@@ -37,6 +37,7 @@ func TestBench(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
+	t.Logf("hpgate bench --rows 20000:\n%s", out)
 	for _, name := range []string{"hpgate", "baseline"} {
 		m := regexp.MustCompile(`(?m)^\s*` + name + `\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+|n/a)\s*$`).FindStringSubmatch(out)
 		if m == nil {
