@@ -11,7 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/counties"
@@ -62,6 +64,27 @@ func TestCheckpointCommand(t *testing.T) {
 			t.Fatalf("daemon did not catch up: %+v", d.pipe.Status())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Topics it created keep canonical records forever and the DLQ 90 days.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := kadm.NewClient(cl).DescribeTopicConfigs(context.Background(), "hp.dlq.v1", "hp.settlement.v1")
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rc {
+		for _, c := range r.Configs {
+			if c.Key != "retention.ms" || c.Value == nil {
+				continue
+			}
+			if want := map[string]string{"hp.dlq.v1": "7776000000", "hp.settlement.v1": "-1"}[r.Name]; *c.Value != want {
+				t.Errorf("%s retention.ms = %s, want %s", r.Name, *c.Value, want)
+			}
+		}
 	}
 
 	// The running daemon's metrics follow the naming conventions, with the

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -145,7 +147,7 @@ func (d *daemon) run(ctx context.Context) error {
 	v, _, _ := buildInfo()
 	log.Info("starting", "version", v, "mappings", len(d.mappings), "sources", len(d.sources))
 	if ct := d.cfg.Kafka.CreateTopics; ct.Enabled {
-		if err := d.sink.EnsureTopics(ctx, d.pipe.Topics(), ct.Partitions, ct.ReplicationFactor); err != nil {
+		if err := d.sink.EnsureTopicsWithConfigs(ctx, d.pipe.Topics(), ct.Partitions, ct.ReplicationFactor, d.topicConfigs); err != nil {
 			return fmt.Errorf("create topics: %w", err)
 		}
 	}
@@ -183,6 +185,20 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// DLQRetention is how long the dead-letter topic keeps rejected rows when
+// hpgate creates it: at least 90 days (design.md contract 4).
+const DLQRetention = 90 * 24 * time.Hour
+
+// topicConfigs gives the settings of the topics hpgate creates: canonical
+// topics are the stream's system of record and keep everything; the DLQ
+// keeps 90 days.
+func (d *daemon) topicConfigs(topic string) map[string]string {
+	if topic == dlq.Topic(d.cfg.Kafka.TopicPrefix) {
+		return map[string]string{"retention.ms": strconv.FormatInt(DLQRetention.Milliseconds(), 10)}
+	}
+	return map[string]string{"retention.ms": "-1", "retention.bytes": "-1"}
 }
 
 // sourceStats adapts the SQL sources' own counters for the metrics.

@@ -28,6 +28,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
@@ -787,5 +788,40 @@ func TestConcurrentWrites(t *testing.T) {
 	}
 	if st := s.Stats(); st.Messages != 4000 || st.Writes != 20 {
 		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestEnsureTopicsWithConfigs(t *testing.T) {
+	c := broker(t)
+	s := newSink(t, c, nil)
+	ctx := context.Background()
+	configs := func(topic string) map[string]string {
+		if topic == "hp.dlq.v1" {
+			return map[string]string{"retention.ms": "7776000000"}
+		}
+		return map[string]string{"retention.ms": "-1"}
+	}
+	if err := s.EnsureTopicsWithConfigs(ctx, []string{"hp.person.v1", "hp.dlq.v1"}, 3, 1, configs); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rc, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, "hp.person.v1", "hp.dlq.v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rc {
+		for _, cfg := range r.Configs {
+			if cfg.Key == "retention.ms" && cfg.Value != nil {
+				got[r.Name] = *cfg.Value
+			}
+		}
+	}
+	if got["hp.person.v1"] != "-1" || got["hp.dlq.v1"] != "7776000000" {
+		t.Errorf("retention.ms by topic: %v", got)
 	}
 }

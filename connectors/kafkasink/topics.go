@@ -19,6 +19,13 @@ import (
 // Errors of several topics are joined; a transient one wraps
 // connectors.ErrUnavailable.
 func (s *Sink) EnsureTopics(ctx context.Context, topics []string, partitions, replicationFactor int) error {
+	return s.EnsureTopicsWithConfigs(ctx, topics, partitions, replicationFactor, nil)
+}
+
+// EnsureTopicsWithConfigs is EnsureTopics with topic configs for the
+// topics it creates: configs(topic) gives them (e.g. retention.ms), nil
+// or an empty map for the broker's defaults. Existing topics keep theirs.
+func (s *Sink) EnsureTopicsWithConfigs(ctx context.Context, topics []string, partitions, replicationFactor int, configs func(topic string) map[string]string) error {
 	if !s.enter() {
 		return connectors.ErrClosed
 	}
@@ -48,11 +55,17 @@ func (s *Sink) EnsureTopics(ctx context.Context, topics []string, partitions, re
 		switch {
 		case t.Error == nil:
 		case errors.Is(t.Error, kafka.UnknownTopicOrPartition):
-			missing = append(missing, kafka.TopicConfig{
+			tc := kafka.TopicConfig{
 				Topic:             t.Name,
 				NumPartitions:     partitions,
 				ReplicationFactor: replicationFactor,
-			})
+			}
+			if configs != nil {
+				for k, v := range configs(t.Name) {
+					tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+				}
+			}
+			missing = append(missing, tc)
 		default:
 			errs = append(errs, s.adminError("ensure topic "+t.Name, t.Error))
 		}
