@@ -51,12 +51,13 @@ type env struct {
 	state   string
 	key     *pii.Key
 	maps    string
+	logs    *syncBuffer // every log line of the parts, at debug level
 }
 
 func newEnv(t *testing.T) *env {
 	db, dsn := connectortest.MariaDB(t)
 	addr, cluster := connectortest.Broker(t, "hp.settlement.v1", "hp.household.v1", "hp.dlq.v1")
-	e := &env{t: t, cluster: cluster, db: db, dsn: dsn, broker: addr, state: t.TempDir(), key: pii.TestKey(), maps: "testdata/maps/ins-settlement.yaml"}
+	e := &env{t: t, cluster: cluster, db: db, dsn: dsn, broker: addr, state: t.TempDir(), key: pii.TestKey(), maps: "testdata/maps/ins-settlement.yaml", logs: &syncBuffer{}}
 	e.exec(`CREATE TABLE yb_jsxx (
 		JSID VARCHAR(20) PRIMARY KEY, SFZH VARCHAR(20), XM VARBINARY(40), YYDJ CHAR(1), JSSJ DATETIME,
 		ZFY DECIMAL(14,0), GRZF DECIMAL(14,0), ZDDM VARCHAR(10), CXBZ CHAR(1), GXSJ DATETIME NOT NULL,
@@ -82,15 +83,16 @@ func (e *env) insert(i int, id, voided string) {
 // start runs a pipeline until the returned stop is called.
 func (e *env) start(mapsPath string) (p *pipeline.Pipeline, store *checkpoint.Store, stop func() error) {
 	e.t.Helper()
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ms, err := mappings.Load(mappings.Options{Key: e.key}, mapsPath)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00"}, slog.New(slog.DiscardHandler))
+	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00"}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	sink, err := kafkasink.New(kafkasink.Config{Brokers: []string{e.broker}}, slog.New(slog.DiscardHandler))
+	sink, err := kafkasink.New(kafkasink.Config{Brokers: []string{e.broker}}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func (e *env) start(mapsPath string) (p *pipeline.Pipeline, store *checkpoint.St
 	}
 	met := monitoring.New(prometheus.NewRegistry(), monitoring.BuildInfo{}, nil)
 	p, err = pipeline.New(ms, map[string]pipeline.SourceSpec{"e2e-ins": {Source: src, BatchSize: 10, PollInterval: 50 * time.Millisecond}},
-		sink, store, e.key, met, pipeline.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
+		sink, store, e.key, met, pipeline.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -216,6 +218,17 @@ func TestPipelineMariaDBToKafka(t *testing.T) {
 	}
 	if strings.Contains(string(dl[0].Value), "110105194912310021") {
 		t.Errorf("clear ID in DLQ")
+	}
+
+	// Nothing personal in any log line of any part, at debug level.
+	logs := e.logs.String()
+	if !strings.Contains(logs, "mapping started") {
+		t.Fatalf("no logs captured: %q", logs)
+	}
+	for _, clear := range []string{goodID, "110105194912310021", "19491231", "张三"} {
+		if strings.Contains(logs, clear) {
+			t.Errorf("logs hold %q", clear)
+		}
 	}
 
 	// Rows added later arrive on the next run, after the checkpoint.

@@ -118,6 +118,8 @@ func (r *runner) run(ctx context.Context) error {
 			return r.stop(fmt.Errorf("commit checkpoint: %w", err))
 		}
 		pos = b.Next
+		r.log.Debug("batch delivered", "rows", b.Len(), "records", len(r.res.Records), "rejected", len(r.res.Rejections),
+			"position", display, "duration_seconds", time.Since(now).Seconds())
 		r.setStatus(func(s *monitoring.MappingStatus) {
 			s.Position, s.Checkpoint, s.LastSuccess, s.Rows, s.LastError = display, t0, now, total, ""
 		})
