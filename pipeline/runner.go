@@ -74,16 +74,27 @@ func (r *runner) run(ctx context.Context) error {
 		return r.runSnapshot(ctx, cp)
 	}
 	bo := newBackoff(r.p.opts.MinBackoff, r.p.opts.MaxBackoff)
+	var ahead readAhead
+	defer ahead.drain()
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		b, err := r.readRetry(ctx, pos, bo)
+		b := ahead.take(pos)
+		var err error
+		if b == nil {
+			b, err = r.readRetry(ctx, pos, bo)
+		}
 		if err != nil {
 			return r.stop(err)
 		}
 		if b == nil {
 			return nil // ctx done
+		}
+		if b.Len() == r.batchSize {
+			// More is waiting: read the next page while this one is mapped
+			// and written (at most two batches in flight).
+			ahead.start(ctx, r, b.Next)
 		}
 		now := time.Now()
 		if b.Len() == 0 {
@@ -340,3 +351,49 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = b.min }
+
+// readAhead holds the read of the next page, started while the current
+// page is mapped and written, so the database and the broker work at the
+// same time.
+type readAhead struct {
+	pos connectors.Position
+	ch  chan readResult
+}
+
+type readResult struct {
+	b   *connectors.Batch
+	err error
+}
+
+func (a *readAhead) start(ctx context.Context, r *runner, pos connectors.Position) {
+	a.pos, a.ch = pos, make(chan readResult, 1)
+	ch := a.ch
+	go func() {
+		b, err := r.read(ctx, pos)
+		ch <- readResult{b, err}
+	}()
+}
+
+// take returns the read-ahead batch if one was started at pos. A failed
+// read-ahead returns nothing: the caller reads again through its usual
+// back-off path.
+func (a *readAhead) take(pos connectors.Position) *connectors.Batch {
+	if a.ch == nil {
+		return nil
+	}
+	res := <-a.ch
+	a.ch = nil
+	if res.err != nil || a.pos != pos {
+		return nil
+	}
+	return res.b
+}
+
+// drain waits for a read-ahead still running, so no goroutine outlives
+// the runner.
+func (a *readAhead) drain() {
+	if a.ch != nil {
+		<-a.ch
+		a.ch = nil
+	}
+}
