@@ -93,7 +93,8 @@ type rowState struct {
 	cols     []string // the batch column slice the binding was built for
 	idx      []int    // ref id -> column index in the batch, -1 absent
 	env      map[string]any
-	interned []map[string]any // per expression column: short value -> boxed value
+	interned []map[string]any                   // per expression column: short value -> boxed value
+	matched  map[*fieldPlan]map[string]struct{} // values that matched a field's pattern
 	machine  vm.VM
 	hasher   *pii.Hasher
 	sha      hash.Hash
@@ -434,9 +435,9 @@ func (out *Result) mapRow(m *Mapping, st *rowState, i int, op string, ingested t
 			occ = ingested
 		}
 	}
-	buf = occ.AppendFormat(buf, time.RFC3339)
+	buf = appendRFC3339(buf, occ)
 	buf = append(buf, `","ingested_at":"`...)
-	buf = ingested.AppendFormat(buf, time.RFC3339)
+	buf = appendRFC3339(buf, ingested)
 	buf = append(buf, `","hash":"sha256:`...)
 	buf = hex.AppendEncode(buf, sum)
 	buf = append(buf, `","data":`...)

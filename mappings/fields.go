@@ -138,7 +138,7 @@ func (st *rowState) writeAuto(p *fieldPlan) (bool, *rowError) {
 		}
 		st.lastTime = st.ts
 		st.data = append(st.data, '"')
-		st.data = st.ts.AppendFormat(st.data, time.RFC3339)
+		st.data = appendRFC3339(st.data, st.ts)
 		st.data = append(st.data, '"')
 	case autoBirthYear:
 		if st.id.BirthYear == 0 {
@@ -178,9 +178,9 @@ func (st *rowState) convert(p *fieldPlan, v any) *rowError {
 		st.lastTime = t
 		st.data = append(st.data, '"')
 		if f.Kind == canonical.KindDate {
-			st.data = t.AppendFormat(st.data, time.DateOnly)
+			st.data = appendDate(st.data, t)
 		} else {
-			st.data = t.AppendFormat(st.data, time.RFC3339)
+			st.data = appendRFC3339(st.data, t)
 		}
 		st.data = append(st.data, '"')
 	case canonical.KindInt:
@@ -253,7 +253,7 @@ func (st *rowState) writeText(p *fieldPlan, s string) *rowError {
 			return reject(name, "unknown_code", "value %s is not one of %s (map it with a code table)", sayValue(s), strings.Join(p.field.Enum, ", "))
 		}
 	}
-	if p.pattern != nil && !p.pattern.MatchString(s) {
+	if p.pattern != nil && !st.matches(p, s) {
 		return reject(name, "bad_value", "value %s does not match the pattern %s", sayValue(s), p.field.Pattern)
 	}
 	st.data = canonical.AppendString(st.data, s)
@@ -305,7 +305,7 @@ func (st *rowState) convertList(p *fieldPlan, v any) *rowError {
 				return reject(p.field.Name, "unknown_code", "value %s is not one of %s (map it with a code table)", sayValue(it), strings.Join(p.field.Enum, ", "))
 			}
 		}
-		if p.pattern != nil && !p.pattern.MatchString(it) {
+		if p.pattern != nil && !st.matches(p, it) {
 			return reject(p.field.Name, "bad_value", "item %s does not match the pattern %s", sayValue(it), p.field.Pattern)
 		}
 		if n > 0 {
@@ -414,3 +414,29 @@ func boolOf(v any) (bool, error) {
 	}
 	return false, fmt.Errorf("value %s is not a yes/no value (1/0, Y/N, 是/否, true/false)", sayValue(s))
 }
+
+// matches checks s against the field's pattern. Codes repeat from row to
+// row (a county has a few hundred diagnoses and facilities), so values
+// that matched are remembered per field, up to a bound.
+func (st *rowState) matches(p *fieldPlan, s string) bool {
+	if _, ok := st.matched[p][s]; ok {
+		return true
+	}
+	if !p.pattern.MatchString(s) {
+		return false
+	}
+	if st.matched == nil {
+		st.matched = make(map[*fieldPlan]map[string]struct{})
+	}
+	m := st.matched[p]
+	if m == nil {
+		m = make(map[string]struct{})
+		st.matched[p] = m
+	}
+	if len(m) < maxMatchedValues {
+		m[strings.Clone(s)] = struct{}{} // s may view the row's bytes
+	}
+	return true
+}
+
+const maxMatchedValues = 4096
