@@ -6,11 +6,9 @@ import (
 	"syscall"
 )
 
-// benchTerminate asks a child of the bench to stop cleanly.
-var benchTerminate os.Signal = syscall.SIGTERM
-
 // benchSetDeathSignal makes the kernel kill a child of the bench (the
-// database server, the broker, a measured run) when the bench dies first.
+// broker, a measured run) when the bench dies first. (mariadbproc does
+// the same for the database server.)
 func benchSetDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

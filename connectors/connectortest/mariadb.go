@@ -1,16 +1,11 @@
 package connectortest
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,15 +13,14 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/hpgate/hpgate/connectors/mariadbproc"
 )
 
 // EnvMySQLDSN names the environment variable that points the kit at an
 // existing MySQL or MariaDB server instead of a private one. Its value is a
 // go-sql-driver DSN; the database name in it is ignored.
 const EnvMySQLDSN = "HPGATE_TEST_MYSQL_DSN"
-
-// installHint is how the project's test script gets a server.
-const installHint = "install MariaDB (Debian: apt-get install -y mariadb-server) or set " + EnvMySQLDSN
 
 // Timeouts of the private server's lifecycle.
 const (
@@ -35,15 +29,17 @@ const (
 	ddlTimeout   = 30 * time.Second
 )
 
+// tempDirPrefix names the private server's temporary directories, so that
+// a later binary can sweep those whose binary died before its clean-up ran
+// (each holds about 40 MB).
+const tempDirPrefix = "hpgate-mariadb-"
+
 // mariaServer is the one server of this test binary.
 type mariaServer struct {
 	base  *mysql.Config // account and address; DBName empty
 	admin *sql.DB       // for CREATE/DROP DATABASE
 
-	// Set only for a private server.
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
+	proc *mariadbproc.Server // set only for a private server
 }
 
 var (
@@ -171,210 +167,74 @@ func externalServer(dsn string) (*mariaServer, error) {
 		return nil, err
 	}
 	s := &mariaServer{base: cfg}
-	if err := s.connectAdmin(startTimeout); err != nil {
+	if err := s.connectAdmin(); err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvMySQLDSN, err)
 	}
 	return s, nil
 }
 
-// connectAdmin opens the admin pool and pings until the server answers, the
-// server process exits or the timeout passes.
-func (s *mariaServer) connectAdmin(timeout time.Duration) error {
+// connectAdmin waits until the server answers and opens the admin pool.
+func (s *mariaServer) connectAdmin() error {
 	cfg := s.base.Clone()
 	cfg.Timeout = time.Second
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	dsn := cfg.FormatDSN()
+	if err := mariadbproc.WaitReady(context.Background(), dsn, startTimeout); err != nil {
+		return err
+	}
+	admin, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return err
 	}
 	admin.SetMaxOpenConns(4)
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err = admin.PingContext(ctx)
-		cancel()
-		if err == nil {
-			s.admin = admin
-			return nil
-		}
-		if s.exited != nil {
-			select {
-			case <-s.exited:
-				_ = admin.Close()
-				return fmt.Errorf("mariadbd exited during start-up: %s", s.logTail())
-			default:
-			}
-		}
-		if time.Now().After(deadline) {
-			_ = admin.Close()
-			return fmt.Errorf("server did not answer within %v: %w", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.admin = admin
+	return nil
 }
 
-// findProgram looks for the first of names in PATH and then in the sbin
-// directories that a non-root PATH lacks.
-func findProgram(names ...string) (string, error) {
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p, nil
-		}
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin", "/usr/libexec"} {
-		for _, n := range names {
-			p := filepath.Join(dir, n)
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-				return p, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("%s not found in PATH or /usr/sbin: %s", names[0], installHint)
-}
-
-// startPrivateServer initialises a data directory and starts mariadbd on a
-// free port, retrying with another port when the one picked was taken in
-// between.
+// startPrivateServer starts mariadbd in a new temporary directory, which
+// stopMariaDB removes, after removing those of dead test binaries.
 func startPrivateServer() (*mariaServer, error) {
-	server, err := findProgram("mariadbd", "mysqld")
+	mariadbproc.SweepTemp(tempDirPrefix)
+	dir, err := mariadbproc.MkdirTemp(tempDirPrefix)
 	if err != nil {
 		return nil, err
 	}
-	install, err := findProgram("mariadb-install-db", "mysql_install_db")
+	// mariadbproc's defaults make the server fast and throw-away; these
+	// size it for many small databases and parallel tests.
+	proc, err := mariadbproc.Start(context.Background(), mariadbproc.Options{
+		Dir:         dir,
+		InstallArgs: []string{"--innodb-log-file-size=8M"},
+		ExtraArgs: []string{
+			"--innodb-buffer-pool-size=256M",
+			"--innodb-log-file-size=8M",
+			"--max-connections=500",
+		},
+		StartTimeout: startTimeout,
+		StopTimeout:  stopTimeout, // the data is thrown away: a clean shutdown is a courtesy
+		RemoveDir:    true,
+	})
 	if err != nil {
-		return nil, err
+		return nil, withInstallHint(err)
 	}
-	sweepStaleDirs()
-	dir, err := os.MkdirTemp("", tempDirPrefix)
+	base, err := mysql.ParseDSN(proc.DSN(""))
 	if err != nil {
+		_ = proc.Stop()
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	data := filepath.Join(dir, "data")
-	args := []string{
-		"--no-defaults",
-		"--auth-root-authentication-method=normal",
-		"--datadir=" + data,
-		"--skip-test-db",
-		"--skip-name-resolve",
-		"--innodb-log-file-size=8M",
-	}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	out, err := exec.Command(install, args...).CombinedOutput()
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("%s: %w: %s", filepath.Base(install), err, lastLines(out, 10))
-	}
-	for attempt := 0; ; attempt++ {
-		s, err := launch(server, dir, data)
-		if err == nil {
-			return s, nil
-		}
-		if attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			_ = os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-}
-
-func launch(server, dir, data string) (*mariaServer, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, "error.log")
-	_ = os.Remove(logPath)
-	args := []string{
-		"--no-defaults",
-		"--datadir=" + data,
-		"--port=" + strconv.Itoa(port),
-		"--socket=" + filepath.Join(dir, "mysqld.sock"),
-		"--pid-file=" + filepath.Join(dir, "mysqld.pid"),
-		"--log-error=" + logPath,
-		"--tmpdir=" + dir,
-		"--bind-address=127.0.0.1",
-		"--skip-name-resolve",
-		"--skip-log-bin",
-		"--innodb-buffer-pool-size=256M",
-		"--innodb-log-file-size=8M",
-		"--innodb-flush-log-at-trx-commit=2",
-		"--innodb-doublewrite=0",
-		"--character-set-server=utf8mb4",
-		"--collation-server=utf8mb4_general_ci",
-		"--max-connections=500",
-		"--max-allowed-packet=64M",
-	}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	cmd := exec.Command(server, args...)
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &mariaServer{dir: dir, cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(s.exited)
-	}()
-	s.base, err = mysql.ParseDSN("root@tcp(" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + ")/?charset=utf8mb4&parseTime=false")
-	if err != nil {
-		s.kill()
-		return nil, err
-	}
-	if err := s.connectAdmin(startTimeout); err != nil {
-		s.kill()
-		if strings.Contains(s.logTail(), "already in use") {
-			return nil, fmt.Errorf("port %d already in use", port)
-		}
+	s := &mariaServer{base: base, proc: proc}
+	if err := s.connectAdmin(); err != nil {
+		_ = proc.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// withInstallHint adds the kit's alternative to the install command that a
+// missing-mariadbd error names.
+func withInstallHint(err error) error {
+	if errors.Is(err, mariadbproc.ErrNotInstalled) {
+		return fmt.Errorf("%w or set %s", err, EnvMySQLDSN)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// logTail returns the end of the server's error log, for start-up errors.
-func (s *mariaServer) logTail() string {
-	b, err := os.ReadFile(filepath.Join(s.dir, "error.log"))
-	if err != nil {
-		return "(no error log: " + err.Error() + ")"
-	}
-	return lastLines(b, 15)
-}
-
-func lastLines(b []byte, n int) string {
-	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// kill stops the private server: SIGTERM, then SIGKILL after stopTimeout.
-// Its data is thrown away, so a clean shutdown is a courtesy.
-func (s *mariaServer) kill() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(terminateSignal)
-	select {
-	case <-s.exited:
-	case <-time.After(stopTimeout):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
+	return err
 }
 
 // stopMariaDB closes the admin pool and stops and removes a private server.
@@ -390,9 +250,8 @@ func stopMariaDB() error {
 	if s.admin != nil {
 		errs = append(errs, s.admin.Close())
 	}
-	if s.cmd != nil {
-		s.kill()
-		errs = append(errs, os.RemoveAll(s.dir))
+	if s.proc != nil {
+		errs = append(errs, s.proc.Stop())
 	}
 	return errors.Join(errs...)
 }

@@ -3,10 +3,13 @@ package connectortest
 import (
 	"strings"
 	"testing"
+
+	"github.com/hpgate/hpgate/connectors/mariadbproc"
 )
 
 func TestFindProgramNamesInstallCommand(t *testing.T) {
-	_, err := findProgram("hpgate-no-such-mariadbd")
+	_, err := mariadbproc.FindProgram("hpgate-no-such-mariadbd")
+	err = withInstallHint(err)
 	if err == nil || !strings.Contains(err.Error(), "apt-get install -y mariadb-server") || !strings.Contains(err.Error(), EnvMySQLDSN) {
 		t.Errorf("got %v, want the install command and %s", err, EnvMySQLDSN)
 	}
