@@ -36,7 +36,10 @@ func (lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
 		z.Reset(w)
 	} else {
 		z = lz4.NewWriter(w)
-		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb))
+		// No content checksum: the record batch has its own CRC-32C, which
+		// the broker checks; the frame's xxHash over the same bytes was 2%
+		// of hpgate's CPU in the 1M-row bench.
+		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(false))
 	}
 	return &lz4Writer{z}
 }
