@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,51 @@ func findMappingFile(path string) (*mappings.Mapping, error) {
 		return nil, err
 	}
 	return ms[0], nil
+}
+
+// TestRunWaitsForBroker: a daemon started before its broker waits for it
+// (to create its topics), then delivers.
+func TestRunWaitsForBroker(t *testing.T) {
+	dir := t.TempDir()
+	pack, err := counties.Extract("370282-jimo", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	_, portText, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portText)
+	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 10, Brokers: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer county.Close()
+	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	time.Sleep(1500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("run ended without a broker: %v", err)
+	default:
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for !allIdle(d) || d.pipe.Status()[0].Rows == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery after the broker came up: %+v", d.pipe.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -164,10 +164,8 @@ func (d *daemon) run(ctx context.Context) error {
 	log := d.log
 	v, _, _ := buildInfo()
 	log.Info("starting", "version", v, "mappings", len(d.mappings), "sources", len(d.sources), "memory_limit_bytes", d.memoryLimit)
-	if ct := d.cfg.Kafka.CreateTopics; ct.Enabled {
-		if err := d.sink.EnsureTopicsWithConfigs(ctx, d.pipe.Topics(), ct.Partitions, ct.ReplicationFactor, d.topicConfigs); err != nil {
-			return fmt.Errorf("create topics: %w", err)
-		}
+	if err := d.ensureTopics(ctx); err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
 	if d.cfg.HTTP.Listen != "" {
@@ -217,6 +215,34 @@ func (d *daemon) topicConfigs(topic string) map[string]string {
 		return map[string]string{"retention.ms": strconv.FormatInt(DLQRetention.Milliseconds(), 10)}
 	}
 	return map[string]string{"retention.ms": "-1", "retention.bytes": "-1"}
+}
+
+// ensureTopics creates missing topics when the config asks for it. A
+// broker that is not there yet (the daemon often starts first) is waited
+// for, with backoff; a refusal (no permission, a bad replication factor)
+// ends the run with its reason.
+func (d *daemon) ensureTopics(ctx context.Context) error {
+	ct := d.cfg.Kafka.CreateTopics
+	if !ct.Enabled {
+		return nil
+	}
+	wait := 500 * time.Millisecond
+	for {
+		err := d.sink.EnsureTopicsWithConfigs(ctx, d.pipe.Topics(), ct.Partitions, ct.ReplicationFactor, d.topicConfigs)
+		if err == nil || !errors.Is(err, connectors.ErrUnavailable) {
+			if err != nil {
+				return fmt.Errorf("create topics: %w", err)
+			}
+			return nil
+		}
+		d.log.Warn("broker unavailable, waiting to create topics", "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 // sourceStats adapts the SQL sources' own counters for the metrics.
