@@ -397,7 +397,7 @@ func (out *Result) mapRow(m *Mapping, st *rowState, i int, op string, ingested t
 		if p == m.occurred {
 			st.occurred = st.lastTime
 		}
-		if p.field.Name == "household_key" && !m.Entity.PersonKeyed {
+		if p.isRecordKey {
 			key = st.data[mark+len(p.jsonKey)+2 : len(st.data)-1]
 			if mark > 0 && st.data[mark] == ',' {
 				key = key[1:]

@@ -107,6 +107,8 @@ type fieldPlan struct {
 	hashKey  hashKind
 	enum     map[string]struct{}
 	pattern  *regexp.Regexp
+	// isRecordKey marks the household_key of a household: the Kafka key.
+	isRecordKey bool
 }
 
 type autoKind uint8
@@ -468,6 +470,7 @@ func (c *compiler) fields(tables map[string]*codeRef) {
 			continue
 		}
 		p.field = f
+		p.isRecordKey = f.Name == "household_key" && !e.PersonKeyed
 		p.jsonKey = append(canonical.AppendString(nil, f.Name), ':')
 		p.required = p.required || f.Required
 		c.m.plans = append(c.m.plans, p)

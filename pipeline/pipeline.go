@@ -152,6 +152,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			p.mu.Lock()
+			p.running = false
+			p.mu.Unlock()
 			wg.Wait()
 			return nil
 		case r := <-p.restart:
@@ -206,7 +209,14 @@ func (p *Pipeline) changeCheckpoint(name string, change func(Store) error) error
 		return err
 	}
 	if p.running {
-		p.restart <- r
+		select {
+		case p.restart <- r:
+		default:
+			// Run has not taken the previous restart yet; the checkpoint
+			// is changed and the mapping starts with that restart or the
+			// next run.
+			return fmt.Errorf("%s: checkpoint changed, but another restart is pending: retry in a moment", name)
+		}
 	}
 	return nil
 }

@@ -79,7 +79,8 @@ func (r *runner) runSnapshot(ctx context.Context, cp checkpoint.Checkpoint) erro
 			return r.stop(fmt.Errorf("commit checkpoint: %w", err))
 		}
 		r.setStatus(func(s *monitoring.MappingStatus) {
-			s.State, s.Oldest, s.LastSuccess, s.Checkpoint, s.Position, s.LastError = "idle", time.Time{}, now, now, display, ""
+			// The pass's data is as of its start.
+			s.State, s.Oldest, s.LastSuccess, s.Checkpoint, s.Position, s.LastError = "idle", time.Time{}, started, now, display, ""
 		})
 		if !sleep(ctx, r.poll) {
 			return nil

@@ -121,7 +121,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	done := make(chan error, 1)
 	go func() { done <- d.run(runCtx) }()
 
-	if err := waitDelivered(ctx, d, county, done); err != nil {
+	if err := waitDelivered(ctx, d, county, done, start); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nsnapshot delivered in %s\n", time.Since(start).Round(time.Millisecond))
@@ -135,7 +135,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	}
 	fmt.Fprintf(out, "added 25 rows to every table; waiting for the incremental pull…\n")
 	t1 := time.Now()
-	if err := waitDelivered(ctx, d, county, done); err != nil {
+	if err := waitDelivered(ctx, d, county, done, t1); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "increment delivered in %s\n\n", time.Since(t1).Round(time.Millisecond))
@@ -180,8 +180,9 @@ func distinctSources(c *demo.County) []string {
 }
 
 // waitDelivered waits until every mapping has read every row of its table
-// and is idle.
-func waitDelivered(ctx context.Context, d *daemon, c *demo.County, done <-chan error) error {
+// and has since finished a poll that began after `since` (a snapshot
+// mapping's pass must have seen the newest rows).
+func waitDelivered(ctx context.Context, d *daemon, c *demo.County, done <-chan error, since time.Time) error {
 	deadline := time.After(2 * time.Minute)
 	for {
 		ready := true
@@ -190,7 +191,7 @@ func waitDelivered(ctx context.Context, d *daemon, c *demo.County, done <-chan e
 				return fmt.Errorf("mapping %s stopped: %s", s.Mapping, s.LastError)
 			}
 			m := mappingByName(d, s.Mapping)
-			if s.State != "idle" || s.Rows < int64(c.TableRows(m)) {
+			if s.State != "idle" || s.Rows < int64(c.TableRows(m)) || !s.LastSuccess.After(since) {
 				ready = false
 			}
 		}
