@@ -100,7 +100,8 @@ type MappingStatus struct {
 	Source  string `json:"source"`
 	County  string `json:"county"`
 	Entity  string `json:"entity"`
-	// State is starting, running, idle (caught up), backoff or stopped.
+	// State is starting, running, idle (caught up), quiet (paused for the
+	// source's quiet hours), backoff or stopped.
 	State    string `json:"state"`
 	Position string `json:"position,omitempty"`
 	// LastError is the last error, phrased without personal data.
@@ -159,7 +160,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, float64(s.LastSuccess.UnixNano())/1e9, labels...)
 		}
 		up := 0.0
-		if s.State == "running" || s.State == "idle" || s.State == "starting" {
+		if s.State == "running" || s.State == "idle" || s.State == "starting" || s.State == "quiet" {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, labels...)

@@ -52,6 +52,7 @@ type env struct {
 	key     *pii.Key
 	maps    string
 	logs    *syncBuffer // every log line of the parts, at debug level
+	quiet   []string    // the source's quiet hours
 }
 
 func newEnv(t *testing.T) *env {
@@ -88,7 +89,7 @@ func (e *env) start(mapsPath string) (p *pipeline.Pipeline, store *checkpoint.St
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00"}, log)
+	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00", QuietHours: e.quiet}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -420,5 +421,23 @@ func TestBrokerOutage(t *testing.T) {
 	}
 	if len(ids) != 30 {
 		t.Errorf("%d distinct records after the outage, want 30 (%d messages)", len(ids), len(recs))
+	}
+}
+
+// TestQuietHours: inside the source's quiet hours nothing is read, and the
+// mapping says so instead of claiming to be caught up.
+func TestQuietHours(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().In(time.FixedZone("+08:00", 8*3600))
+	e.quiet = []string{now.Add(-2*time.Minute).Format("15:04") + "-" + now.Add(3*time.Minute).Format("15:04")}
+	e.insert(1, goodID, "0")
+	p, _, stop := e.start(e.maps)
+	waitFor(t, "the quiet state", func() bool { return p.Status()[0].State == "quiet" })
+	time.Sleep(200 * time.Millisecond)
+	if st := p.Status()[0]; st.Rows != 0 || st.State != "quiet" {
+		t.Errorf("status in quiet hours: %+v", st)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -97,6 +97,15 @@ func (r *runner) run(ctx context.Context) error {
 			ahead.start(ctx, r, b.Next)
 		}
 		now := time.Now()
+		if b.Len() == 0 && r.quiet() {
+			// Quiet hours: nothing was read, so nothing is known to be
+			// caught up; the lag keeps counting from the oldest row left.
+			r.setStatus(func(s *monitoring.MappingStatus) { s.State = "quiet" })
+			if !sleep(ctx, r.poll) {
+				return nil
+			}
+			continue
+		}
 		if b.Len() == 0 {
 			r.setStatus(func(s *monitoring.MappingStatus) {
 				s.State, s.LastSuccess, s.Oldest, s.LastError = "idle", now, time.Time{}, ""
@@ -142,6 +151,16 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// quieter is a source that can pause in quiet hours (sqlsource).
+type quieter interface{ Quiet() bool }
+
+// quiet reports whether the source's latest read was skipped for its
+// quiet hours.
+func (r *runner) quiet() bool {
+	q, ok := r.src.(quieter)
+	return ok && q.Quiet()
 }
 
 // readRetry reads a batch, backing off and retrying while the source is

@@ -84,3 +84,11 @@ func (st *stats) setNull(stream string, n int64) (prev int64) {
 	st.s.NullTimestamps[stream] = n
 	return prev
 }
+
+// Quiet reports whether the latest Read fell in quiet hours: its empty
+// batch does not mean the source is caught up.
+func (s *Source) Quiet() bool {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	return s.stats.s.Quiet
+}
