@@ -46,6 +46,11 @@ type Stream struct {
 	Mode string
 	// TimestampColumn is the cursor's timestamp column in incremental mode.
 	TimestampColumn string
+	// TimestampFallback, when set, is read where TimestampColumn is NULL
+	// (e.g. a creation time for rows never updated): the cursor is then
+	// COALESCE(TimestampColumn, TimestampFallback), which an index on the
+	// pair does not serve.
+	TimestampFallback string
 	// KeyColumns are the unique key columns, in cursor order.
 	KeyColumns []string
 	// Where is an optional SQL condition added to every read.

@@ -206,7 +206,7 @@ func (m *Mapping) optionalColumn(ref int) bool {
 			return false
 		}
 	}
-	if ref == m.tsRef || containsInt(m.keyRefs, ref) {
+	if ref == m.tsRef || ref == m.tsFbRef || containsInt(m.keyRefs, ref) {
 		return false
 	}
 	if id := m.identity; id != nil && (ref == id.idRef || ref == id.fallbackRef || containsInt(id.withRefs, ref)) {
@@ -238,6 +238,16 @@ func columnIndex(cols []string, name string) int {
 		}
 	}
 	return -1
+}
+
+// cursorTime is the row's cursor timestamp value: the timestamp column, or
+// its fallback where it is NULL.
+func (st *rowState) cursorTime() any {
+	v := st.value(st.m.tsRef)
+	if v == nil && st.m.tsFbRef >= 0 {
+		v = st.value(st.m.tsFbRef)
+	}
+	return v
 }
 
 func (st *rowState) value(ref int) any {
@@ -306,7 +316,7 @@ func (m *Mapping) position(st *rowState) string {
 func (m *Mapping) appendPosition(b []byte, st *rowState) []byte {
 	start := len(b)
 	if m.tsRef >= 0 {
-		b = appendRaw(b, st.value(m.tsRef))
+		b = appendRaw(b, st.cursorTime())
 	}
 	for _, ref := range m.keyRefs {
 		if len(b) > start {
@@ -360,7 +370,7 @@ func (out *Result) mapRow(m *Mapping, st *rowState, i int, op string, ingested t
 		}
 	}
 	if m.tsRef >= 0 {
-		if v := st.value(m.tsRef); v != nil {
+		if v := st.cursorTime(); v != nil {
 			t, err := normalize.Date(v, m.zone)
 			if err != nil {
 				return reject("updated_at", codeOf(err), "cursor timestamp %s: %s", m.columns[m.tsRef], msgOf(err))

@@ -60,6 +60,7 @@ type Mapping struct {
 	piiCols  []bool // by ref id
 	keyRefs  []int
 	tsRef    int // -1 without a cursor timestamp
+	tsFbRef  int // -1 without a fallback timestamp
 	filter   *program
 	op       *program
 	exprCols []int // ref ids the expressions read
@@ -225,7 +226,7 @@ func Compile(doc *yamlfile.Document, opts Options) (*Mapping, yamlfile.Errors) {
 	}
 	c := &compiler{doc: doc, spec: &spec, m: &Mapping{
 		Name: spec.Name, File: doc.File, County: spec.County, System: spec.System,
-		Source: spec.Source, key: opts.Key, colRef: map[string]int{}, tsRef: -1,
+		Source: spec.Source, key: opts.Key, colRef: map[string]int{}, tsRef: -1, tsFbRef: -1,
 	}}
 	c.errs = decodeErrs
 	c.header()
@@ -320,10 +321,16 @@ func (c *compiler) cursor() {
 		if cur.Timestamp != "" {
 			c.errorf([]string{"cursor", "timestamp"}, "a snapshot cursor has no timestamp; use mode: incremental")
 		}
+		if cur.FallbackTimestamp != "" {
+			c.errorf([]string{"cursor", "fallback_timestamp"}, "a snapshot cursor has no timestamp; use mode: incremental")
+		}
 	case "":
 		c.keyErrorf([]string{"cursor"}, "cursor needs mode: incremental or snapshot")
 	default:
 		c.errorf([]string{"cursor", "mode"}, "cursor mode must be incremental or snapshot")
+	}
+	if cur.FallbackTimestamp != "" && cur.Mode == "incremental" {
+		c.m.tsFbRef = c.ref(cur.FallbackTimestamp)
 	}
 	if len(cur.Keys) == 0 {
 		c.keyErrorf([]string{"cursor"}, "cursor needs keys: the unique key columns of a row")
@@ -670,7 +677,7 @@ func (c *compiler) finish(opts Options) {
 	m, s := c.m, c.spec
 	m.Stream = connectors.Stream{
 		Name: m.Name, Table: s.Table, Query: s.Query, Mode: s.Cursor.Mode,
-		TimestampColumn: s.Cursor.Timestamp, KeyColumns: s.Cursor.Keys,
+		TimestampColumn: s.Cursor.Timestamp, TimestampFallback: s.Cursor.FallbackTimestamp, KeyColumns: s.Cursor.Keys,
 		Columns: slices.Clone(m.columns),
 	}
 	// Expressions read columns by name: add every column they mention.
@@ -687,6 +694,9 @@ func (c *compiler) finish(opts Options) {
 	h := sha256.New()
 	fmt.Fprintf(h, "table=%s\nquery=%s\nmode=%s\nts=%s\nkeys=%s\nfilter=%s\n",
 		s.Table, s.Query, s.Cursor.Mode, s.Cursor.Timestamp, strings.Join(s.Cursor.Keys, ","), s.Filter)
+	if s.Cursor.FallbackTimestamp != "" { // kept out when unset: earlier fingerprints stay valid
+		fmt.Fprintf(h, "ts_fallback=%s\n", s.Cursor.FallbackTimestamp)
+	}
 	m.Fingerprint = "v1:" + hex.EncodeToString(h.Sum(nil))[:16]
 
 	connector := m.Source

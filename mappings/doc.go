@@ -21,6 +21,7 @@
 //	cursor:
 //	  mode: incremental              # incremental (timestamp + keys) | snapshot
 //	  timestamp: GXSJ                # incremental: a last-changed timestamp column
+//	  fallback_timestamp: CJSJ       # optional: read where GXSJ is NULL (slower: no index)
 //	  keys: [JSID]                   # unique key columns; they make the record id
 //	filter: 'JSZT != "9"'            # optional: rows where this is false are skipped
 //	op: 'CXBZ == "1" ? "delete" : "upsert"'   # optional: a voided row becomes a delete

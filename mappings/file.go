@@ -35,9 +35,10 @@ type fileSpec struct {
 }
 
 type cursorSpec struct {
-	Mode      string   `yaml:"mode"`
-	Timestamp string   `yaml:"timestamp"`
-	Keys      []string `yaml:"keys"`
+	Mode              string   `yaml:"mode"`
+	Timestamp         string   `yaml:"timestamp"`
+	FallbackTimestamp string   `yaml:"fallback_timestamp"`
+	Keys              []string `yaml:"keys"`
 }
 
 type identitySpec struct {

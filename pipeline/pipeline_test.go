@@ -441,3 +441,32 @@ func TestQuietHours(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFallbackTimestamp: rows whose cursor timestamp is NULL are read
+// through the mapping's fallback column, not skipped.
+func TestFallbackTimestamp(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`ALTER TABLE yb_jsxx MODIFY GXSJ DATETIME NULL`)
+	for i := range 6 {
+		e.insert(i, goodID, "0")
+	}
+	e.exec(`UPDATE yb_jsxx SET GXSJ = NULL WHERE JSID IN ('JS0001', 'JS0004')`)
+	p, _, stop := e.start("testdata/fallback/ins-settlement.yaml")
+	waitFor(t, "every row", func() bool { return idle(p) && p.Status()[0].Rows == 6 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	recs := connectortest.ReadAll(t, e.broker, "hp.settlement.v1", 0, 5*time.Second)
+	if len(recs) != 6 {
+		t.Fatalf("%d records, want 6", len(recs))
+	}
+	for _, r := range recs {
+		var env canonical.Envelope
+		if err := json.Unmarshal(r.Value, &env); err != nil {
+			t.Fatal(err)
+		}
+		if env.ID == "insurance:370282:JS0004" && env.Source.Position != "2019-03-01 10:00:01|JS0004" {
+			t.Errorf("position of a NULL-timestamp row: %q", env.Source.Position)
+		}
+	}
+}

@@ -303,12 +303,15 @@ func (r *runner) observe(stage string, t0 time.Time) {
 
 // rowTime is the cursor timestamp of row i, zero when there is none.
 func (r *runner) rowTime(b *connectors.Batch, i int) time.Time {
-	col := r.m.Stream.TimestampColumn
-	if col == "" {
+	st := r.m.Stream
+	if st.TimestampColumn == "" {
 		return time.Now()
 	}
-	for j, c := range b.Columns {
-		if strings.EqualFold(c, col) {
+	for _, col := range []string{st.TimestampColumn, st.TimestampFallback} {
+		for j, c := range b.Columns {
+			if col == "" || !strings.EqualFold(c, col) || b.Rows[i][j] == nil {
+				continue
+			}
 			t, err := normalize.Date(b.Rows[i][j], r.m.Zone())
 			if err != nil {
 				return time.Time{}

@@ -35,6 +35,7 @@ type plan struct {
 	st          connectors.Stream
 	incremental bool
 	cursor      []string // timestamp column (incremental) then key columns
+	cursorSQL   []string // the same as SQL: quoted, the timestamp with its fallback
 	from        string   // quoted table, or the custom query as a derived table
 	selectList  string   // stream columns, then the cursor copies
 	order       string   // " ORDER BY …"
@@ -61,7 +62,13 @@ func newPlan(d dialect, st connectors.Stream) (*plan, error) {
 		problems = append(problems, errors.New("no key columns: the cursor needs one or more unique key columns"))
 	}
 	p.cursor = append(p.cursor, st.KeyColumns...)
-	for _, c := range append(p.cursor[:len(p.cursor):len(p.cursor)], st.Columns...) {
+	if st.TimestampFallback != "" && !p.incremental {
+		problems = append(problems, errors.New("a timestamp fallback needs incremental mode"))
+	}
+	for _, c := range append(p.cursor[:len(p.cursor):len(p.cursor)], append(st.Columns, st.TimestampFallback)...) {
+		if c == st.TimestampFallback && c == "" {
+			continue
+		}
 		if strings.TrimSpace(c) == "" || strings.ContainsRune(c, 0) {
 			problems = append(problems, fmt.Errorf("invalid column name %q", c))
 		}
@@ -84,6 +91,13 @@ func newPlan(d dialect, st connectors.Stream) (*plan, error) {
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", st.Name, err)
 	}
+	for i, c := range p.cursor {
+		sql := d.quoteIdent(c)
+		if i == 0 && p.incremental && st.TimestampFallback != "" {
+			sql = "COALESCE(" + sql + ", " + d.quoteIdent(st.TimestampFallback) + ")"
+		}
+		p.cursorSQL = append(p.cursorSQL, sql)
+	}
 
 	var b strings.Builder
 	switch {
@@ -99,20 +113,20 @@ func newPlan(d dialect, st connectors.Stream) (*plan, error) {
 	default:
 		b.WriteString(queryAlias + ".*")
 	}
-	for i, c := range p.cursor {
+	for i, c := range p.cursorSQL {
 		b.WriteString(", ")
-		b.WriteString(d.cursorExpr(d.quoteIdent(c), p.incremental && i == 0))
+		b.WriteString(d.cursorExpr(c, p.incremental && i == 0))
 		b.WriteString(" AS " + cursorAlias + strconv.Itoa(i))
 	}
 	p.selectList = b.String()
 
 	b.Reset()
 	b.WriteString(" ORDER BY ")
-	for i, c := range p.cursor {
+	for i, c := range p.cursorSQL {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(d.quoteIdent(c))
+		b.WriteString(c)
 	}
 	p.order = b.String()
 
@@ -156,7 +170,7 @@ func (p *plan) page(d dialect, after []any, cutoff any, limit int) stmt {
 	}
 	if p.incremental {
 		and()
-		b.WriteString(d.quoteIdent(p.cursor[0]) + " <= ")
+		b.WriteString(p.cursorSQL[0] + " <= ")
 		bind(cutoff)
 	}
 	if after != nil {
@@ -173,7 +187,7 @@ func (p *plan) page(d dialect, after []any, cutoff any, limit int) stmt {
 // expand writes the expanded "after" condition for the cursor columns from
 // i on: c > ? OR (c = ? AND <the same for the next column>).
 func (p *plan) expand(d dialect, b *strings.Builder, bind func(any), after []any, i int) {
-	col := d.quoteIdent(p.cursor[i])
+	col := p.cursorSQL[i]
 	b.WriteString(col + " > ")
 	bind(after[i])
 	last := len(p.cursor) - 1
@@ -200,5 +214,5 @@ func (p *plan) nullCount(d dialect) stmt {
 	if p.where != "" {
 		text += p.where + " AND "
 	}
-	return stmt{text: text + d.quoteIdent(p.cursor[0]) + " IS NULL"}
+	return stmt{text: text + p.cursorSQL[0] + " IS NULL"}
 }

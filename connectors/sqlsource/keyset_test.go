@@ -74,6 +74,11 @@ var keysetCases = []struct {
 		after: []any{"2019-03-01 10:00:00", int64(42)},
 	},
 	{
+		name:  "incremental-fallback",
+		st:    connectors.Stream{Name: "s", Table: "roster", TimestampColumn: "upd_time", TimestampFallback: "create_time", KeyColumns: []string{"id"}},
+		after: []any{"2019-03-01 10:00:00", "P001"},
+	},
+	{
 		name: "snapshot-1key-first",
 		st:   connectors.Stream{Name: "s", Table: "poor_household", Mode: "snapshot", KeyColumns: []string{"hh_id"}},
 	},
