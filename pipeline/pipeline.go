@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -76,50 +77,65 @@ type Pipeline struct {
 	log     *slog.Logger
 	runners []*runner
 
+	sources map[string]SourceSpec
+	topics  []string
+
 	mu      sync.Mutex
 	running bool
 	restart chan *runner
+	done    chan struct{} // closed when Run returns
 }
 
 // New builds a pipeline for ms. Every mapping's source must be in sources.
 func New(ms []*mappings.Mapping, sources map[string]SourceSpec, sink connectors.Sink, store Store, key *pii.Key,
 	metrics *monitoring.Metrics, opts Options, log *slog.Logger) (*Pipeline, error) {
 	opts.defaults()
-	p := &Pipeline{opts: opts, sink: sink, store: store, key: key, metrics: metrics, log: log, restart: make(chan *runner, 1)}
+	p := &Pipeline{opts: opts, sink: sink, store: store, key: key, metrics: metrics, log: log, restart: make(chan *runner, 1), done: make(chan struct{})}
 	for _, m := range ms {
 		spec, ok := sources[m.Source]
 		if !ok {
 			return nil, fmt.Errorf("mapping %s reads source %s, which is not configured", m.Name, m.Source)
 		}
-		r := &runner{
-			p: p, m: m, src: spec.Source, batchSize: spec.BatchSize, poll: spec.PollInterval,
-			topic: m.Topic(opts.TopicPrefix), dlqTopic: dlq.Topic(opts.TopicPrefix),
-			log: log.With("mapping", m.Name, "source", m.Source),
-		}
-		if r.batchSize <= 0 {
-			r.batchSize = 5000
-		}
-		if r.poll <= 0 {
-			r.poll = 30 * time.Second
-		}
-		r.status = monitoring.MappingStatus{Mapping: m.Name, Source: m.Source, County: m.County, Entity: m.Entity.Name, State: "starting"}
-		p.runners = append(p.runners, r)
+		p.runners = append(p.runners, p.newRunner(m, spec))
 	}
+	p.sources = sources
+	p.setTopics(ms)
 	return p, nil
+}
+
+func (p *Pipeline) newRunner(m *mappings.Mapping, spec SourceSpec) *runner {
+	r := &runner{
+		p: p, name: m.Name, m: m, src: spec.Source, batchSize: spec.BatchSize, poll: spec.PollInterval,
+		topic: m.Topic(p.opts.TopicPrefix), dlqTopic: dlq.Topic(p.opts.TopicPrefix),
+		log: p.log.With("mapping", m.Name, "source", m.Source),
+	}
+	if r.batchSize <= 0 {
+		r.batchSize = 5000
+	}
+	if r.poll <= 0 {
+		r.poll = 30 * time.Second
+	}
+	r.status = monitoring.MappingStatus{Mapping: m.Name, Source: m.Source, County: m.County, Entity: m.Entity.Name, State: "starting"}
+	return r
 }
 
 // Topics lists the topics the pipeline writes.
 func (p *Pipeline) Topics() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.topics)
+}
+
+func (p *Pipeline) setTopics(ms []*mappings.Mapping) {
 	set := map[string]bool{dlq.Topic(p.opts.TopicPrefix): true}
-	for _, r := range p.runners {
-		set[r.topic] = true
+	for _, m := range ms {
+		set[m.Topic(p.opts.TopicPrefix)] = true
 	}
-	out := make([]string, 0, len(set))
+	p.topics = p.topics[:0]
 	for t := range set {
-		out = append(out, t)
+		p.topics = append(p.topics, t)
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(p.topics)
 }
 
 // Run runs every mapping until ctx is done. A mapping that stops is logged
@@ -130,13 +146,17 @@ func (p *Pipeline) Topics() []string {
 // unacknowledged data.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	defer close(p.done)
 	start := func(r *runner) {
 		r.setStatus(func(s *monitoring.MappingStatus) { s.State = "starting" })
 		r.done = make(chan struct{})
+		rctx, cancel := context.WithCancel(ctx)
+		r.cancel = cancel
 		wg.Go(func() {
 			defer close(r.done)
+			defer cancel()
 			r.log.Info("mapping started")
-			if err := r.run(ctx); err != nil {
+			if err := r.run(rctx); err != nil {
 				r.log.Error("mapping stopped", "err", err)
 				return
 			}
@@ -191,7 +211,7 @@ func (p *Pipeline) changeCheckpoint(name string, change func(Store) error) error
 	defer p.mu.Unlock()
 	var r *runner
 	for _, x := range p.runners {
-		if x.m.Name == name {
+		if x.name == name {
 			r = x
 		}
 	}
@@ -223,12 +243,70 @@ func (p *Pipeline) changeCheckpoint(name string, change func(Store) error) error
 
 // Status reports every mapping's state, sorted by name.
 func (p *Pipeline) Status() []monitoring.MappingStatus {
-	out := make([]monitoring.MappingStatus, len(p.runners))
-	for i, r := range p.runners {
+	p.mu.Lock()
+	runners := p.runners
+	p.mu.Unlock()
+	out := make([]monitoring.MappingStatus, len(runners))
+	for i, r := range runners {
 		out[i] = r.snapshot()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Mapping < out[j].Mapping })
 	return out
+}
+
+// Reload replaces the pipeline's mappings while it runs. A mapping of the
+// same name is handed to its runner, which switches between two batches
+// (and stops if its cursor, table, query, filter or source changed); a new
+// name starts a runner; a name no longer there ends its runner after the
+// batch in flight, uncommitted if that batch cannot finish. Mappings whose
+// source is not configured are left out, and reported.
+func (p *Pipeline) Reload(ms []*mappings.Mapping) error {
+	p.mu.Lock()
+	byName := make(map[string]*runner, len(p.runners))
+	for _, r := range p.runners {
+		byName[r.name] = r
+	}
+	var (
+		keep, fresh []*runner
+		errs        []error
+		seen        = make(map[string]bool, len(ms))
+	)
+	for _, m := range ms {
+		seen[m.Name] = true
+		if r, ok := byName[m.Name]; ok {
+			r.next.Store(m)
+			keep = append(keep, r)
+			continue
+		}
+		spec, ok := p.sources[m.Source]
+		if !ok {
+			errs = append(errs, fmt.Errorf("mapping %s reads source %s, which is not configured", m.Name, m.Source))
+			continue
+		}
+		r := p.newRunner(m, spec)
+		keep, fresh = append(keep, r), append(fresh, r)
+	}
+	for _, r := range p.runners {
+		if !seen[r.name] {
+			if r.cancel != nil {
+				r.cancel()
+			}
+			r.log.Info("mapping removed")
+		}
+	}
+	p.runners = keep
+	p.setTopics(ms)
+	running := p.running
+	p.mu.Unlock()
+	if running {
+		for _, r := range fresh {
+			select {
+			case p.restart <- r:
+			case <-p.done:
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func jitter(n int64) int64 {

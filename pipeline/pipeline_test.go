@@ -470,3 +470,84 @@ func TestFallbackTimestamp(t *testing.T) {
 		}
 	}
 }
+
+func loadMapping(t *testing.T, key *pii.Key, src string) *mappings.Mapping {
+	t.Helper()
+	m, err := mappings.Parse("reload.yaml", []byte(src), mappings.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestReload: a changed field rule applies from the next batch on; a
+// removed mapping stops and a re-added one resumes from its checkpoint;
+// a changed filter stops the mapping.
+func TestReload(t *testing.T) {
+	e := newEnv(t)
+	e.insert(0, goodID, "0")
+	p, _, stop := e.start(e.maps)
+	defer func() {
+		if stop != nil {
+			_ = stop()
+		}
+	}()
+	waitFor(t, "the first row", func() bool { return idle(p) && p.Status()[0].Rows == 1 })
+	orig := string(mustRead(t, e.maps))
+
+	// 1. A field rule changes: township centres are now mapped as county level.
+	changed := strings.Replace(orig, `"2": township`, `"2": county`, 1)
+	if err := p.Reload([]*mappings.Mapping{loadMapping(t, e.key, changed)}); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(1, goodID, "0")
+	waitFor(t, "the row after the reload", func() bool { return idle(p) && p.Status()[0].Rows == 2 })
+
+	// 2. Removed, then back: it resumes after its checkpoint.
+	if err := p.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.Status()); n != 0 {
+		t.Fatalf("%d mappings after removing all", n)
+	}
+	e.insert(2, goodID, "0")
+	if err := p.Reload([]*mappings.Mapping{loadMapping(t, e.key, changed)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the re-added mapping", func() bool { return len(p.Status()) == 1 && idle(p) && p.Status()[0].Rows == 3 })
+
+	// 3. A changed filter stops it.
+	filtered := strings.Replace(changed, "op: ", "filter: 'YYDJ != \"9\"'\nop: ", 1)
+	if err := p.Reload([]*mappings.Mapping{loadMapping(t, e.key, filtered)}); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(3, goodID, "0")
+	waitFor(t, "the stop", func() bool { return p.Status()[0].State == "stopped" })
+	err := stop()
+	stop = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	levels := map[string]string{}
+	for _, r := range connectortest.ReadAll(t, e.broker, "hp.settlement.v1", 0, 5*time.Second) {
+		var env canonical.Envelope
+		var s canonical.Settlement
+		if json.Unmarshal(r.Value, &env) != nil || json.Unmarshal(env.Data, &s) != nil {
+			t.Fatal("bad record")
+		}
+		if _, dup := levels[env.ID]; dup {
+			t.Errorf("%s delivered twice", env.ID)
+		}
+		levels[env.ID] = s.FacilityLevel
+	}
+	want := map[string]string{"insurance:370282:JS0000": "township", "insurance:370282:JS0001": "county", "insurance:370282:JS0002": "county"}
+	for id, lvl := range want {
+		if levels[id] != lvl {
+			t.Errorf("%s facility_level %q, want %q (all: %v)", id, levels[id], lvl, levels)
+		}
+	}
+	if _, ok := levels["insurance:370282:JS0003"]; ok {
+		t.Error("a mapping stopped by a changed filter still delivered")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hpgate/hpgate/connectors"
@@ -21,8 +22,13 @@ import (
 // the checkpoint, again. It is the only goroutine touching its Result and
 // message buffers.
 type runner struct {
-	p         *Pipeline
+	p *Pipeline
+	// name is the mapping's name, fixed for the runner's life (a reload
+	// replaces m but never its name).
+	name      string
 	m         *mappings.Mapping
+	next      atomic.Pointer[mappings.Mapping] // set by Reload, taken between batches
+	cancel    context.CancelFunc               // ends this runner alone (mapping removed)
 	src       connectors.Source
 	batchSize int
 	poll      time.Duration
@@ -57,6 +63,11 @@ func (r *runner) snapshot() monitoring.MappingStatus {
 // run loops until ctx is done or the mapping stops. It returns nil on a
 // clean stop (ctx done) and errStopped-wrapped errors otherwise.
 func (r *runner) run(ctx context.Context) error {
+	if nm := r.next.Swap(nil); nm != nil {
+		// Reloaded while stopped: start with the new mapping; the
+		// checkpoint's fingerprint decides below whether it may resume.
+		r.m, r.res, r.topic = nm, mappings.Result{}, nm.Topic(r.p.opts.TopicPrefix)
+	}
 	cp, err := r.p.store.Load(r.m.Name)
 	if err != nil {
 		return r.stop(fmt.Errorf("load checkpoint: %w", err))
@@ -79,6 +90,12 @@ func (r *runner) run(ctx context.Context) error {
 	for {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if r.next.Load() != nil {
+			ahead.drain() // read with the old mapping: read again
+			if err := r.adopt(); err != nil {
+				return err
+			}
 		}
 		b := ahead.take(pos)
 		var err error
@@ -151,6 +168,25 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// adopt switches to the mapping Reload left in next, between batches. A
+// mapping whose cursor, table, query, filter or source changed stops: its
+// position may mean nothing now.
+func (r *runner) adopt() error {
+	nm := r.next.Swap(nil)
+	if nm == nil {
+		return nil
+	}
+	old := r.m
+	r.m, r.res, r.topic = nm, mappings.Result{}, nm.Topic(r.p.opts.TopicPrefix)
+	r.setStatus(func(s *monitoring.MappingStatus) { s.County, s.Entity = nm.County, nm.Entity.Name })
+	if nm.Fingerprint != old.Fingerprint || nm.Source != old.Source {
+		return r.stop(fmt.Errorf("the reloaded mapping's cursor, table, query, filter or source changed; " +
+			"check the position and run `hpgate checkpoint reset` or `hpgate checkpoint set`"))
+	}
+	r.log.Info("mapping reloaded")
+	return nil
 }
 
 // quieter is a source that can pause in quiet hours (sqlsource).

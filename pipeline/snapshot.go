@@ -35,6 +35,9 @@ func (r *runner) runSnapshot(ctx context.Context, cp checkpoint.Checkpoint) erro
 	total := cp.Rows
 	bo := newBackoff(r.p.opts.MinBackoff, r.p.opts.MaxBackoff)
 	for ctx.Err() == nil {
+		if err := r.adopt(); err != nil {
+			return err
+		}
 		pass, err := snap.BeginPass()
 		if err != nil {
 			return r.stop(err)

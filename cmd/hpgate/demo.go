@@ -211,7 +211,7 @@ func waitDelivered(ctx context.Context, d *daemon, c *demo.County, done <-chan e
 }
 
 func mappingByName(d *daemon, name string) *mappings.Mapping {
-	for _, m := range d.mappings {
+	for _, m := range d.current() {
 		if m.Name == name {
 			return m
 		}

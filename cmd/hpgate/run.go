@@ -83,6 +83,7 @@ type daemon struct {
 	store    *checkpoint.Store
 	pipe     *pipeline.Pipeline
 	metrics  *monitoring.Metrics
+	mu       sync.Mutex // guards mappings, which reloads replace
 	mappings []*mappings.Mapping
 	// memoryLimit is the Go runtime's soft memory limit in force.
 	memoryLimit int64
@@ -163,7 +164,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer d.close()
 	log := d.log
 	v, _, _ := buildInfo()
-	log.Info("starting", "version", v, "mappings", len(d.mappings), "sources", len(d.sources), "memory_limit_bytes", d.memoryLimit)
+	log.Info("starting", "version", v, "mappings", len(d.current()), "sources", len(d.sources), "memory_limit_bytes", d.memoryLimit)
 	if err := d.ensureTopics(ctx); err != nil {
 		return err
 	}
@@ -194,6 +195,7 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() { d.watchReload(ctx) })
 	err := d.pipe.Run(ctx)
 	wg.Wait()
 	if err != nil {
@@ -201,6 +203,13 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// current returns the mappings in force.
+func (d *daemon) current() []*mappings.Mapping {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mappings
 }
 
 // DLQRetention is how long the dead-letter topic keeps rejected rows when

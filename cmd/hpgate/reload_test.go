@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/hpgate/hpgate/mappings/counties"
+	"github.com/hpgate/hpgate/pipeline/demo"
+)
+
+// TestHotReload changes mapping files under a running daemon: a valid
+// change is taken, a broken file keeps its directory's previous mappings
+// while another directory's change still applies, and SIGHUP reloads too.
+func TestHotReload(t *testing.T) {
+	dir := t.TempDir()
+	pack, err := counties.Extract("370282-jimo", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 10, Brokers: cluster.ListenAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer county.Close()
+	// A second directory, as a second county pack would be.
+	other := filepath.Join(dir, "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgText, err := os.ReadFile(county.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText = []byte(strings.Replace(string(cfgText), "paths: [", "paths: ["+`"`+other+`", `, 1))
+	if err := os.WriteFile(county.ConfigPath, cfgText, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := prometheus.NewRegistry()
+	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitUntil(t, "the first delivery", func() bool { return allIdle(d) })
+	reloads := func(result string) float64 {
+		return testutil.ToFloat64(d.metrics.ReloadsTotal.WithLabelValues(result))
+	}
+
+	// 1. A valid change is taken.
+	settlement := filepath.Join(pack, "jimo-ins-settlement.yaml")
+	src, err := os.ReadFile(settlement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, settlement, strings.Replace(string(src), "description: ", "description: (reloaded) ", 1))
+	waitUntil(t, "a successful reload", func() bool { return reloads("success") >= 2 }) // start + this one
+	if v := testutil.ToFloat64(d.metrics.ReloadOK); v != 1 {
+		t.Errorf("last reload successful = %v", v)
+	}
+
+	// 2. A broken file in the pack, a new mapping in the other directory.
+	writeFile(t, filepath.Join(pack, "jimo-phs-followup.yaml"), "kind: mapping\nname: [broken\n")
+	if err := os.CopyFS(filepath.Join(other, "codes"), os.DirFS(filepath.Join(pack, "codes"))); err != nil {
+		t.Fatal(err)
+	}
+	extra := strings.Replace(string(src), "name: jimo-ins-settlement", "name: other-ins-settlement", 1)
+	writeFile(t, filepath.Join(other, "settlement.yaml"), extra)
+	waitUntil(t, "a failed reload", func() bool { return reloads("failure") >= 1 })
+	if v := testutil.ToFloat64(d.metrics.ReloadOK); v != 0 {
+		t.Errorf("last reload successful = %v after a broken file", v)
+	}
+	waitUntil(t, "the other directory's mapping", func() bool { return hasMapping(d, "other-ins-settlement") })
+	if !hasMapping(d, "jimo-phs-followup") {
+		t.Error("the broken file's mapping stopped; its previous version should go on")
+	}
+
+	// 3. SIGHUP reloads as well (the broken file still fails).
+	before := reloads("failure")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a reload on SIGHUP", func() bool { return reloads("failure") > before })
+}
+
+func hasMapping(d *daemon, name string) bool {
+	for _, s := range d.pipe.Status() {
+		if s.Mapping == name {
+			return true
+		}
+	}
+	return false
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
