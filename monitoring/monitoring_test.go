@@ -111,6 +111,17 @@ func TestServerEndpoints(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Mappings[0].State != "idle" {
 		t.Errorf("status %d %s", code, body)
 	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+"/status", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(page), `<td class="idle">idle</td>`) {
+		t.Errorf("status page %s:\n%s", ct, page)
+	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `hpgate_build_info{goversion="go1.26",revision="abc",version="v1"} 1`) {
 		t.Errorf("metrics %d", code)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,10 +58,15 @@ func Listen(addr string, h Handlers, log *slog.Logger) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		var st []MappingStatus
 		if h.Status != nil {
 			st = h.Status()
+		}
+		if wantsHTML(r) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_ = statusPage.Execute(w, statusView{Now: time.Now(), Mappings: st})
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
@@ -95,3 +102,36 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	return err
 }
+
+// wantsHTML reports whether the client asked for the HTML page: a browser
+// (Accept: text/html) or ?format=html.
+func wantsHTML(r *http.Request) bool {
+	if f := r.URL.Query().Get("format"); f != "" {
+		return f == "html"
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+type statusView struct {
+	Now      time.Time
+	Mappings []MappingStatus
+}
+
+// Lag formats a mapping's lag for the page.
+func (v statusView) Lag(s MappingStatus) string {
+	return s.Lag(v.Now).Round(time.Second).String()
+}
+
+var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
+<title>hpgate status</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse}th,td{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:left;font-size:.9em}
+td.n{text-align:right}.stopped,.backoff{color:#b00;font-weight:bold}.quiet{color:#a60}.idle,.running{color:#070}
+</style></head><body>
+<h1>hpgate</h1><p>{{len .Mappings}} mappings, {{.Now.Format "2006-01-02 15:04:05 MST"}}. JSON: <a href="?format=json">/status?format=json</a>, metrics: <a href="/metrics">/metrics</a>.</p>
+<table><tr><th>mapping</th><th>county</th><th>source</th><th>entity</th><th>state</th><th>lag</th><th>rows</th><th>records</th><th>rejected</th><th>position</th><th>last error</th></tr>
+{{range .Mappings}}<tr><td>{{.Mapping}}</td><td>{{.County}}</td><td>{{.Source}}</td><td>{{.Entity}}</td><td class="{{.State}}">{{.State}}</td><td class="n">{{$.Lag .}}</td><td class="n">{{.Rows}}</td><td class="n">{{.Records}}</td><td class="n">{{.Rejected}}</td><td>{{.Position}}</td><td>{{.LastError}}</td></tr>
+{{end}}</table></body></html>
+`))
