@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,5 +132,66 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSystemdNotify: under systemd (NOTIFY_SOCKET, WATCHDOG_USEC) the
+// daemon says READY=1, pings the watchdog, and says STOPPING=1.
+func TestSystemdNotify(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "200000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+
+	pack, err := counties.Extract("370282-jimo", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 5, Brokers: cluster.ListenAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer county.Close()
+	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+
+	got := map[string]bool{}
+	buf := make([]byte, 256)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !got["READY=1"] || !got["WATCHDOG=1"] {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("notifications so far %v: %v", got, err)
+		}
+		got[string(buf[:n])] = true
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no STOPPING=1 (got %v): %v", got, err)
+		}
+		if string(buf[:n]) == "STOPPING=1" {
+			break
+		}
 	}
 }

@@ -196,7 +196,10 @@ func (d *daemon) run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { d.watchReload(ctx) })
+	wg.Go(func() { watchdog(ctx, d) })
+	notifyReady(d)
 	err := d.pipe.Run(ctx)
+	notifyStopping()
 	wg.Wait()
 	if err != nil {
 		return err

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/daemon"
+)
+
+// systemd integration (deploy/systemd/hpgate.service is Type=notify with
+// WatchdogSec): READY=1 once the listener and the pipeline are up,
+// WATCHDOG=1 at half the watchdog interval while the daemon runs, and
+// STOPPING=1 on shutdown. Outside systemd (no NOTIFY_SOCKET) every call
+// is a no-op.
+
+func notifyReady(d *daemon) {
+	if _, err := sd.SdNotify(false, sd.SdNotifyReady); err != nil {
+		d.log.Warn("cannot notify systemd", "err", err)
+	}
+}
+
+func notifyStopping() {
+	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
+}
+
+// watchdog pings systemd's watchdog until ctx is done. A daemon whose
+// process is wedged stops pinging and systemd restarts it; a mapping that
+// is merely stopped is reported by /status and the metrics instead.
+func watchdog(ctx context.Context, d *daemon) {
+	interval, err := sd.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := sd.SdNotify(false, sd.SdNotifyWatchdog); err != nil {
+				d.log.Warn("cannot ping the systemd watchdog", "err", err)
+			}
+		}
+	}
+}
