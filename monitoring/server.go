@@ -2,8 +2,11 @@ package monitoring
 
 import (
 	"context"
+	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -33,6 +36,11 @@ type Handlers struct {
 	Status func() []MappingStatus
 	// Extra adds handlers (the admin API) to the mux.
 	Extra func(mux *http.ServeMux)
+	// User and Password, when User is set, protect /metrics and /status
+	// with HTTP basic authentication; the probes stay open.
+	User, Password string
+	// CertFile and KeyFile, when set, make the listener serve HTTPS.
+	CertFile, KeyFile string
 }
 
 // Listen binds addr (host:port; port 0 picks one) and returns a server not
@@ -43,7 +51,22 @@ func Listen(addr string, h Handlers, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Gatherer, promhttp.HandlerOpts{}))
+	protect := func(next http.Handler) http.Handler {
+		if h.User == "" {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(h.User)) != 1 ||
+				subtle.ConstantTimeCompare([]byte(p), []byte(h.Password)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="hpgate"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(h.Gatherer, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -58,7 +81,7 @@ func Listen(addr string, h Handlers, log *slog.Logger) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /status", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var st []MappingStatus
 		if h.Status != nil {
 			st = h.Status()
@@ -72,14 +95,23 @@ func Listen(addr string, h Handlers, log *slog.Logger) (*Server, error) {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{"mappings": st})
-	})
+	})))
 	if h.Extra != nil {
 		h.Extra(mux)
 	}
-	return &Server{
+	srv := &Server{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		ln:  ln, log: log,
-	}, nil
+	}
+	if h.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(h.CertFile, h.KeyFile)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("http tls: %w", err)
+		}
+		srv.ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	return srv, nil
 }
 
 // Addr returns the bound address.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/pipeline"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
+	"github.com/hpgate/hpgate/pipeline/config"
 )
 
 // The admin API lets `hpgate checkpoint` act through a running daemon,
@@ -132,12 +134,19 @@ type adminClient struct {
 
 // dialAdmin returns a client when a daemon's token and listener are there
 // and the daemon answers.
-func dialAdmin(ctx context.Context, listen, stateDir string) (*adminClient, bool) {
-	tok, err := os.ReadFile(filepath.Join(stateDir, adminTokenFile))
-	if err != nil || listen == "" {
+func dialAdmin(ctx context.Context, cfg *config.Config) (*adminClient, bool) {
+	tok, err := os.ReadFile(filepath.Join(cfg.State.Dir, adminTokenFile))
+	if err != nil || cfg.HTTP.Listen == "" {
 		return nil, false
 	}
-	c := &adminClient{base: "http://" + listen, token: strings.TrimSpace(string(tok)), http: &http.Client{Timeout: 10 * time.Second}}
+	c := &adminClient{base: "http://" + cfg.HTTP.Listen, token: strings.TrimSpace(string(tok)), http: &http.Client{Timeout: 10 * time.Second}}
+	if cfg.HTTP.TLS != nil {
+		// The token authenticates; TLS only keeps it off the wire. The
+		// daemon's certificate names its public host, not the loopback
+		// address the admin client dials, so it is not verified here.
+		c.base = "https://" + cfg.HTTP.Listen
+		c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // see above
+	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -44,7 +44,7 @@ one stopped because its cursor changed) and starts it again.`,
 				return reportLoad(cmd.ErrOrStderr(), err)
 			}
 			var list []adminCheckpoint
-			if c, ok := dialAdmin(cmd.Context(), cfg.HTTP.Listen, cfg.State.Dir); ok {
+			if c, ok := dialAdmin(cmd.Context(), cfg); ok {
 				err = c.do(cmd.Context(), http.MethodGet, "/admin/checkpoints", nil, &list)
 			} else {
 				err = withStore(cfg, func(s *checkpoint.Store) error {
@@ -67,7 +67,7 @@ one stopped because its cursor changed) and starts it again.`,
 				return reportLoad(cmd.ErrOrStderr(), err)
 			}
 			name := args[0]
-			if c, ok := dialAdmin(cmd.Context(), cfg.HTTP.Listen, cfg.State.Dir); ok {
+			if c, ok := dialAdmin(cmd.Context(), cfg); ok {
 				err = c.do(cmd.Context(), http.MethodPost, "/admin/checkpoints/"+name+"/reset", nil, nil)
 			} else {
 				err = withStore(cfg, func(s *checkpoint.Store) error { return s.Reset(name) })
@@ -115,7 +115,7 @@ one stopped because its cursor changed) and starts it again.`,
 				return err
 			}
 			display := mk[0].DisplayPosition(&connectors.Batch{Columns: cols, Rows: [][]any{vals}}, 0)
-			if c, ok := dialAdmin(cmd.Context(), cfg.HTTP.Listen, cfg.State.Dir); ok {
+			if c, ok := dialAdmin(cmd.Context(), cfg); ok {
 				err = c.do(cmd.Context(), http.MethodPost, "/admin/checkpoints/"+m.Name+"/set",
 					map[string]any{"position": pos, "display": display}, nil)
 			} else {

@@ -174,7 +174,7 @@ func (d *daemon) run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("admin token: %w", err)
 		}
-		srv, err := monitoring.Listen(d.cfg.HTTP.Listen, monitoring.Handlers{
+		h := monitoring.Handlers{
 			Gatherer: d.reg,
 			Status:   d.pipe.Status,
 			Extra:    d.adminHandlers(token),
@@ -184,7 +184,17 @@ func (d *daemon) run(ctx context.Context) error {
 				_, err := d.sink.PartitionCount(ctx, dlq.Topic(d.cfg.Kafka.TopicPrefix))
 				return err
 			},
-		}, log.With("component", "http"))
+		}
+		if b := d.cfg.HTTP.BasicAuth; b != nil {
+			h.User = b.Username
+			if h.Password, err = b.Password(); err != nil {
+				return fmt.Errorf("http basic auth: %w", err)
+			}
+		}
+		if t := d.cfg.HTTP.TLS; t != nil {
+			h.CertFile, h.KeyFile = d.cfg.Resolve(t.CertFile), d.cfg.Resolve(t.KeyFile)
+		}
+		srv, err := monitoring.Listen(d.cfg.HTTP.Listen, h, log.With("component", "http"))
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}

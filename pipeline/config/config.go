@@ -87,6 +87,44 @@ type PII struct {
 type HTTP struct {
 	// Listen is host:port. The default is 127.0.0.1:9464; "" disables it.
 	Listen string `yaml:"listen"`
+	// BasicAuth, when set, protects /metrics and /status (the probes
+	// /healthz and /readyz stay open for orchestrators).
+	BasicAuth *BasicAuth `yaml:"basic_auth"`
+	// TLS, when set, serves HTTPS with this certificate and key (PEM files).
+	TLS *ServerTLS `yaml:"tls"`
+}
+
+// BasicAuth is a user and a password read from the environment or a file.
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// ServerTLS names the listener's certificate and key.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Password resolves the basic-auth password; errors name the variable or
+// file, never the secret.
+func (b *BasicAuth) Password() (string, error) {
+	switch {
+	case b.PasswordEnv != "":
+		v := strings.TrimSpace(os.Getenv(b.PasswordEnv))
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", b.PasswordEnv)
+		}
+		return v, nil
+	case b.PasswordFile != "":
+		v, err := os.ReadFile(b.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("basic auth password file: %w", err)
+		}
+		return strings.TrimSpace(string(v)), nil
+	}
+	return "", errors.New("basic_auth needs password_env or password_file")
 }
 
 // Mappings lists where the mapping files are.
@@ -206,6 +244,17 @@ func (c *Config) validate() yamlfile.Errors {
 		add([]string{"pii"}, "pii needs key_env or key_file: the pseudonymisation secret is never written in the config")
 	case c.PII.KeyEnv != "" && c.PII.KeyFile != "":
 		add([]string{"pii", "key_file"}, "give key_env or key_file, not both")
+	}
+	if b := c.HTTP.BasicAuth; b != nil {
+		if b.Username == "" {
+			add([]string{"http", "basic_auth"}, "basic_auth needs a username")
+		}
+		if (b.PasswordEnv == "") == (b.PasswordFile == "") {
+			add([]string{"http", "basic_auth"}, "basic_auth needs one of password_env and password_file")
+		}
+	}
+	if t := c.HTTP.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		add([]string{"http", "tls"}, "http tls needs cert_file and key_file")
 	}
 	if len(c.Mappings.Paths) == 0 {
 		add([]string{"mappings"}, "mappings needs paths: files or directories of mapping files")

@@ -110,3 +110,25 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHTTPSecurityOptions(t *testing.T) {
+	p := write(t, good+"http:\n  listen: 0.0.0.0:9464\n  basic_auth: {username: ops}\n  tls: {cert_file: c.pem}\n")
+	_, err := LoadFile(p)
+	if err == nil {
+		t.Fatal("incomplete basic_auth and tls accepted")
+	}
+	for _, want := range []string{"basic_auth needs one of password_env and password_file", "http tls needs cert_file and key_file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	p = write(t, good+"http:\n  basic_auth: {username: ops, password_env: HPGATE_TEST_HTTP_PASSWORD}\n")
+	c, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HPGATE_TEST_HTTP_PASSWORD", "s3cret")
+	if pw, err := c.HTTP.BasicAuth.Password(); err != nil || pw != "s3cret" {
+		t.Errorf("password %q, %v", pw, err)
+	}
+}
