@@ -224,3 +224,12 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// RegisterStateSize adds hpgate_state_store_size_bytes, read from size at
+// scrape time.
+func RegisterStateSize(reg prometheus.Registerer, size func() float64) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hpgate_state_store_size_bytes",
+		Help: "Size of the local state store (checkpoints, snapshot hashes) on disk.",
+	}, size))
+}

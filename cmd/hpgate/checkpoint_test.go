@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -99,6 +100,9 @@ func TestCheckpointCommand(t *testing.T) {
 	}
 	if n, err := testutil.GatherAndCount(d.reg, "hpgate_source_quiet", "hpgate_mapping_records_total", "hpgate_source_lag_seconds"); err != nil || n < 9 {
 		t.Errorf("metrics: %d series, %v", n, err)
+	}
+	if v, err := gaugeValue(d.reg, "hpgate_state_store_size_bytes"); err != nil || v < 4096 {
+		t.Errorf("state store size %v, %v", v, err)
 	}
 
 	code, out, errOut := runCLI(t, "checkpoint", "-c", cfg, "list")
@@ -205,4 +209,17 @@ func TestRunWaitsForBroker(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+func gaugeValue(g prometheus.Gatherer, name string) (float64, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue(), nil
+		}
+	}
+	return 0, fmt.Errorf("no metric %s", name)
 }

@@ -148,6 +148,13 @@ func openDaemon(configPath string, log *slog.Logger, reg *prometheus.Registry) (
 		return pipe.Status()
 	})
 	monitoring.RegisterSources(reg, d.sourceStats)
+	monitoring.RegisterStateSize(reg, func() float64 {
+		st, err := os.Stat(d.store.Path())
+		if err != nil {
+			return 0
+		}
+		return float64(st.Size())
+	})
 	d.metrics.ReloadOK.Set(1)
 	d.metrics.ReloadsTotal.WithLabelValues("success").Inc()
 	pipe, err = pipeline.New(ms, specs, d.sink, d.store, d.key, d.metrics,
