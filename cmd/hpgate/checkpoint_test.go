@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -222,4 +227,64 @@ func gaugeValue(g prometheus.Gatherer, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no metric %s", name)
+}
+
+// TestPromtoolCheckMetrics runs `promtool check metrics` on what a running
+// daemon serves on /metrics.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("HPGATE_SKIP_PROMTOOL") == "1" {
+			t.Skip("HPGATE_SKIP_PROMTOOL=1: promtool checks skipped")
+		}
+		t.Fatal("promtool not found: apt-get install prometheus (bash .ci/test does)")
+	}
+	dir := t.TempDir()
+	pack, err := counties.Extract("370282-jimo", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	listen := freeAddr(t)
+	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 10, Brokers: cluster.ListenAddrs(), HTTPListen: listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer county.Close()
+	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !allIdle(d) {
+		if time.Now().After(deadline) {
+			t.Fatal("daemon did not catch up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }
