@@ -195,3 +195,48 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusedTopicsEnds: a broker that refuses topic creation ends the
+// run with the reason, and the listener it had started is shut down.
+func TestRunRefusedTopicsEnds(t *testing.T) {
+	dir := t.TempDir()
+	pack, err := counties.Extract("370282-jimo", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	listen := freeAddr(t)
+	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 5, Brokers: cluster.ListenAddrs(), HTTPListen: listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer county.Close()
+	cfg, err := os.ReadFile(county.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three replicas on a one-broker cluster: refused.
+	writeFile(t, county.ConfigPath, strings.Replace(string(cfg), "replication_factor: 1", "replication_factor: 3", 1))
+	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "create topics") {
+			t.Fatalf("run ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not end on a refused topic creation")
+	}
+	if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
+		c.Close()
+		t.Error("the listener still answers after run ended")
+	}
+}

@@ -172,38 +172,16 @@ func (d *daemon) run(ctx context.Context) error {
 	log := d.log
 	v, _, _ := buildInfo()
 	log.Info("starting", "version", v, "mappings", len(d.current()), "sources", len(d.sources), "memory_limit_bytes", d.memoryLimit)
-	if err := d.ensureTopics(ctx); err != nil {
-		return err
-	}
+	// The listener comes first, so probes answer (and /readyz says why not
+	// ready) while the daemon waits for its broker.
 	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel below: deferred calls run last-in first-out
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if d.cfg.HTTP.Listen != "" {
-		token, err := writeAdminToken(d.cfg.State.Dir)
+		srv, err := d.listen()
 		if err != nil {
-			return fmt.Errorf("admin token: %w", err)
-		}
-		h := monitoring.Handlers{
-			Gatherer: d.reg,
-			Status:   d.pipe.Status,
-			Extra:    d.adminHandlers(token),
-			// Ready: config loaded and state open (both done by now), and
-			// the broker answers for the dead-letter topic.
-			Ready: func(ctx context.Context) error {
-				_, err := d.sink.PartitionCount(ctx, dlq.Topic(d.cfg.Kafka.TopicPrefix))
-				return err
-			},
-		}
-		if b := d.cfg.HTTP.BasicAuth; b != nil {
-			h.User = b.Username
-			if h.Password, err = b.Password(); err != nil {
-				return fmt.Errorf("http basic auth: %w", err)
-			}
-		}
-		if t := d.cfg.HTTP.TLS; t != nil {
-			h.CertFile, h.KeyFile = d.cfg.Resolve(t.CertFile), d.cfg.Resolve(t.KeyFile)
-		}
-		srv, err := monitoring.Listen(d.cfg.HTTP.Listen, h, log.With("component", "http"))
-		if err != nil {
-			return fmt.Errorf("http listener: %w", err)
+			return err
 		}
 		log.Info("http listening", "addr", srv.Addr())
 		wg.Go(func() {
@@ -212,17 +190,51 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 		})
 	}
-	wg.Go(func() { d.watchReload(ctx) })
 	wg.Go(func() { watchdog(ctx, d) })
 	notifyReady(d)
-	err := d.pipe.Run(ctx)
-	notifyStopping()
-	wg.Wait()
-	if err != nil {
+	defer notifyStopping()
+	if err := d.ensureTopics(ctx); err != nil {
+		return err
+	}
+	wg.Go(func() { d.watchReload(ctx) })
+	if err := d.pipe.Run(ctx); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listen binds the HTTP listener: metrics, probes, status, admin API.
+func (d *daemon) listen() (*monitoring.Server, error) {
+	token, err := writeAdminToken(d.cfg.State.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	h := monitoring.Handlers{
+		Gatherer: d.reg,
+		Status:   d.pipe.Status,
+		Extra:    d.adminHandlers(token),
+		// Ready: config loaded and state open (both done by now), and the
+		// broker answers for the dead-letter topic.
+		Ready: func(ctx context.Context) error {
+			_, err := d.sink.PartitionCount(ctx, dlq.Topic(d.cfg.Kafka.TopicPrefix))
+			return err
+		},
+	}
+	if b := d.cfg.HTTP.BasicAuth; b != nil {
+		h.User = b.Username
+		if h.Password, err = b.Password(); err != nil {
+			return nil, fmt.Errorf("http basic auth: %w", err)
+		}
+	}
+	if t := d.cfg.HTTP.TLS; t != nil {
+		h.CertFile, h.KeyFile = d.cfg.Resolve(t.CertFile), d.cfg.Resolve(t.KeyFile)
+	}
+	srv, err := monitoring.Listen(d.cfg.HTTP.Listen, h, d.log.With("component", "http"))
+	if err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	return srv, nil
 }
 
 // current returns the mappings in force.

@@ -1,0 +1,329 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hpgate/hpgate/pipeline/config"
+)
+
+const (
+	unitPath       = "systemd/hpgate.service"
+	unitConfigPath = "systemd/hpgate.yaml"
+	unitName       = "hpgate.service"
+	// credentialsDir is $CREDENTIALS_DIRECTORY of the unit: systemd puts
+	// a unit's credentials in /run/credentials/<unit name>.
+	credentialsDir = "/run/credentials/" + unitName
+)
+
+// unitFile is a parsed unit file: section → key → values in order.
+type unitFile map[string]map[string][]string
+
+func parseUnit(t *testing.T, p string) unitFile {
+	t.Helper()
+	u := unitFile{}
+	section := ""
+	sc := bufio.NewScanner(bytes.NewReader(readFile(t, p)))
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case l == "" || l[0] == '#' || l[0] == ';':
+		case strings.HasSuffix(l, `\`):
+			t.Fatalf("%s:%d: continuation lines are not supported by this test's parser", p, n)
+		case l[0] == '[' && l[len(l)-1] == ']':
+			section = l[1 : len(l)-1]
+			if u[section] == nil {
+				u[section] = map[string][]string{}
+			}
+		default:
+			k, v, ok := strings.Cut(l, "=")
+			if !ok || section == "" {
+				t.Fatalf("%s:%d: not key=value in a section: %q", p, n, l)
+			}
+			u[section][k] = append(u[section][k], v)
+		}
+	}
+	return u
+}
+
+// last returns the value in force of a key (the last assignment).
+func (u unitFile) last(section, key string) string {
+	v := u[section][key]
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+// TestSystemdUnitSettings checks the directives issue 9 asks of the unit,
+// so that none is dropped unnoticed.
+func TestSystemdUnitSettings(t *testing.T) {
+	u := parseUnit(t, unitPath)
+	want := map[string]string{
+		"Type":                    "notify",
+		"WatchdogSec":             "60",
+		"DynamicUser":             "yes",
+		"StateDirectory":          "hpgate",
+		"ConfigurationDirectory":  "hpgate",
+		"ProtectSystem":           "strict",
+		"ProtectHome":             "yes",
+		"PrivateTmp":              "yes",
+		"PrivateDevices":          "yes",
+		"NoNewPrivileges":         "yes",
+		"ProtectKernelTunables":   "yes",
+		"ProtectKernelModules":    "yes",
+		"ProtectKernelLogs":       "yes",
+		"ProtectControlGroups":    "yes",
+		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+		"RestrictNamespaces":      "yes",
+		"LockPersonality":         "yes",
+		"MemoryDenyWriteExecute":  "yes",
+		"SystemCallArchitectures": "native",
+		"CapabilityBoundingSet":   "",
+		"Restart":                 "on-failure",
+	}
+	for _, k := range slices.Sorted(mapKeys(want)) {
+		if _, set := u["Service"][k]; !set {
+			t.Errorf("[Service] %s is not set; want %s=%s", k, k, want[k])
+		} else if got := u.last("Service", k); got != want[k] {
+			t.Errorf("[Service] %s=%s, want %s", k, got, want[k])
+		}
+	}
+	if !slices.Contains(u["Service"]["SystemCallFilter"], "@system-service") {
+		t.Errorf("SystemCallFilter=%q lacks @system-service", u["Service"]["SystemCallFilter"])
+	}
+	if u.last("Service", "RestartSec") == "" {
+		t.Error("RestartSec is not set")
+	}
+	if len(u["Service"]["LoadCredential"]) == 0 {
+		t.Error("no LoadCredential=: secrets must come as credentials")
+	}
+	for _, k := range []string{"Environment", "User"} {
+		if _, set := u["Service"][k]; set {
+			t.Errorf("[Service] %s= is set: secrets go in credentials, and the user is dynamic", k)
+		}
+	}
+
+	execStart := strings.Fields(u.last("Service", "ExecStart"))
+	if len(execStart) < 2 || execStart[0] != "/usr/bin/hpgate" || execStart[1] != "run" {
+		t.Fatalf("ExecStart=%q: want /usr/bin/hpgate run …", execStart)
+	}
+	if !strings.Contains(strings.Join(execStart, " "), "--log.format json") {
+		t.Errorf("ExecStart=%q: want --log.format json (the journal keeps one JSON line per event)", execStart)
+	}
+	if cfg := configFlag(execStart); cfg != "/etc/"+u.last("Service", "ConfigurationDirectory")+"/hpgate.yaml" {
+		t.Errorf("ExecStart reads config %s: want hpgate.yaml in the ConfigurationDirectory, /etc/%s", cfg, u.last("Service", "ConfigurationDirectory"))
+	}
+
+	// The drain budget: a stop waits for one source query and one Kafka
+	// write at most; both platforms give it the same time.
+	stop, err := time.ParseDuration(u.last("Service", "TimeoutStopSec"))
+	if err != nil {
+		t.Fatalf("TimeoutStopSec=%s: %v", u.last("Service", "TimeoutStopSec"), err)
+	}
+	cfg := loadLoose(t, unitConfigPath, readFile(t, unitConfigPath))
+	if need := drainBudget(t, cfg); stop < need+30*time.Second {
+		t.Errorf("TimeoutStopSec=%s: a drain may take %s (query_timeout + write_timeout); leave 30 s more", stop, need)
+	}
+	sts := baseStatefulSet(t)
+	if grace := time.Duration(*sts.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second; grace != stop {
+		t.Errorf("TimeoutStopSec=%s but the StatefulSet's terminationGracePeriodSeconds is %s: give both platforms the same drain time", stop, grace)
+	}
+}
+
+// drainBudget is the longest a SIGTERM drain can take: the slowest source
+// query plus one Kafka write.
+func drainBudget(t *testing.T, cfg *config.Config) time.Duration {
+	t.Helper()
+	var q time.Duration
+	for name := range cfg.Sources {
+		fc := sourceBlock(t, cfg, name)
+		d := fc.QueryTimeout
+		if d == 0 {
+			d = 30 * time.Second // sqlsource.DefaultQueryTimeout
+		}
+		q = max(q, d)
+	}
+	return q + cfg.Kafka.WriteTimeout
+}
+
+// credentials returns the unit's LoadCredential= IDs and source paths.
+func credentials(t *testing.T, u unitFile) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, v := range u["Service"]["LoadCredential"] {
+		id, src, ok := strings.Cut(v, ":")
+		if !ok || !filepath.IsAbs(src) {
+			t.Errorf("LoadCredential=%s: want ID:/absolute/path", v)
+			continue
+		}
+		out[id] = src
+	}
+	return out
+}
+
+// TestSystemdConfig loads the unit's example config as hpgate would see it
+// under the unit: its *_file paths are credentials the unit loads, its
+// state is the StateDirectory, its mappings are under the
+// ConfigurationDirectory, and with those in place (test secrets, the Jimo
+// pack) it loads, builds its sources and compiles its mappings.
+func TestSystemdConfig(t *testing.T) {
+	u := parseUnit(t, unitPath)
+	creds := credentials(t, u)
+	text := readFile(t, unitConfigPath)
+	cfg := loadLoose(t, unitConfigPath, text)
+
+	if want := "/var/lib/" + u.last("Service", "StateDirectory"); path.Clean(cfg.State.Dir) != want {
+		t.Errorf("state.dir %s: want %s, the unit's StateDirectory (the only writable place)", cfg.State.Dir, want)
+	}
+	confDir := "/etc/" + u.last("Service", "ConfigurationDirectory")
+	for _, p := range cfg.Mappings.Paths {
+		if !strings.HasPrefix(path.Clean(p)+"/", confDir+"/") {
+			t.Errorf("mapping path %s: want it under %s, the unit's ConfigurationDirectory", p, confDir)
+		}
+	}
+	if host, _, err := net.SplitHostPort(cfg.HTTP.Listen); err != nil {
+		t.Errorf("http.listen %s: %v", cfg.HTTP.Listen, err)
+	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		t.Errorf("http.listen %s: keep the listener on loopback on a host (the admin API and /status are on it)", cfg.HTTP.Listen)
+	}
+
+	// Every secret file is a credential of the unit, and every credential
+	// is used.
+	files := map[string]string{"pii.key_file": cfg.PII.KeyFile}
+	if cfg.PII.KeyEnv != "" {
+		t.Errorf("pii.key_env %s: under systemd the key is a credential (key_file)", cfg.PII.KeyEnv)
+	}
+	if f := cfg.Kafka.SASL.PasswordFile; f != "" {
+		files["kafka.sasl.password_file"] = f
+	}
+	if cfg.Kafka.SASL.PasswordEnv != "" {
+		t.Errorf("kafka.sasl.password_env: under systemd the password is a credential (password_file)")
+	}
+	for name := range cfg.Sources {
+		fc := sourceBlock(t, cfg, name)
+		if fc.DSNEnv != "" {
+			t.Errorf("source %s: dsn_env %s: under systemd DSNs are credentials (dsn_file)", name, fc.DSNEnv)
+		}
+		files["sources."+name+".dsn_file"] = fc.DSNFile
+	}
+	used := map[string]bool{}
+	for _, key := range slices.Sorted(mapKeys(files)) {
+		f := files[key]
+		id, ok := strings.CutPrefix(f, credentialsDir+"/")
+		if !ok {
+			t.Errorf("%s %s: want %s/ID, a credential of the unit", key, f, credentialsDir)
+			continue
+		}
+		if _, ok := creds[id]; !ok {
+			t.Errorf("%s %s: the unit has no LoadCredential=%s:…", key, f, id)
+		}
+		used[id] = true
+	}
+	for id := range creds {
+		if !used[id] {
+			t.Errorf("LoadCredential=%s: no key of %s reads it", id, unitConfigPath)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Load it for real: credentials with test secrets, the Jimo pack as
+	// the mappings.
+	root := t.TempDir()
+	for id := range creds {
+		v := testDSN
+		if files["pii.key_file"] == credentialsDir+"/"+id {
+			v = testKeyHex
+		}
+		writeFile(t, filepath.Join(root, "credentials", id), []byte(v+"\n"))
+	}
+	if len(cfg.Mappings.Paths) != 1 {
+		t.Fatalf("mappings.paths %q: this test lays out one directory", cfg.Mappings.Paths)
+	}
+	copyTree(t, jimoPack, filepath.Join(root, "mappings", "370282-jimo"))
+	rewritten := strings.NewReplacer(
+		credentialsDir, filepath.Join(root, "credentials"),
+		cfg.Mappings.Paths[0], filepath.Join(root, "mappings"),
+	).Replace(string(text))
+	ms := checkConfig(t, filepath.Join(root, "hpgate.yaml"), []byte(rewritten))
+	if len(ms) == 0 {
+		t.Error("no mappings compiled")
+	}
+}
+
+// TestSystemdAnalyzeVerify runs systemd-analyze verify on the unit, with
+// ExecStart pointing at a freshly built hpgate (verify checks that the
+// binary exists). Verify exits 0 on unknown keys and bad values and only
+// prints them, so any line about the unit fails the test. It also runs
+// systemd-analyze security offline and holds the exposure at or below 2.0.
+func TestSystemdAnalyzeVerify(t *testing.T) {
+	sa, ok := lookPath("systemd-analyze")
+	if !ok {
+		t.Skip("systemd-analyze not installed")
+	}
+	bin, _ := builtHpgate(t)
+	dir := t.TempDir()
+	unit := strings.ReplaceAll(string(readFile(t, unitPath)), "ExecStart=/usr/bin/hpgate ", "ExecStart="+bin+" ")
+	p := filepath.Join(dir, unitName)
+	writeFile(t, p, []byte(unit))
+
+	out, err := exec.Command(sa, "verify", "--man=no", p).CombinedOutput()
+	t.Logf("systemd-analyze verify:\n%s", out)
+	if err != nil {
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", unitPath, err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, unitName) || strings.Contains(l, dir) {
+			t.Errorf("systemd-analyze verify: %s", l)
+		}
+	}
+
+	t.Run("security", func(t *testing.T) {
+		out, err := exec.Command(sa, "security", "--offline=true", "--no-pager", "--threshold=20", p).CombinedOutput()
+		s := string(out)
+		if strings.Contains(s, "unrecognized option") || strings.Contains(s, "Unknown option") {
+			t.Skipf("this systemd-analyze has no offline security review: %s", strings.TrimSpace(s))
+		}
+		i := strings.LastIndex(s, "Overall exposure level")
+		if i < 0 {
+			t.Fatalf("systemd-analyze security: no overall exposure in its output (%v):\n%s", err, s)
+		}
+		summary := strings.TrimSpace(s[i:])
+		t.Log(summary)
+		if err != nil {
+			t.Errorf("systemd-analyze security: exposure above 2.0 (%v): %s", err, summary)
+		}
+	})
+}
+
+// TestSystemdEnvExample keeps the environment file free of secrets: only
+// comments and non-secret variables.
+func TestSystemdEnvExample(t *testing.T) {
+	allowed := []string{"GOMEMLIMIT", "TZ", "GODEBUG", "GOMAXPROCS", "GOGC"}
+	sc := bufio.NewScanner(bytes.NewReader(readFile(t, "systemd/hpgate.env.example")))
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		l = strings.TrimPrefix(l, "#")
+		k, _, ok := strings.Cut(l, "=")
+		if !ok || strings.ContainsAny(k, " \t") {
+			continue // prose
+		}
+		if !slices.Contains(allowed, k) {
+			t.Errorf("systemd/hpgate.env.example:%d: %s: only %v belong here; secrets are credentials", n, k, allowed)
+		}
+	}
+	u := parseUnit(t, unitPath)
+	if got := u.last("Service", "EnvironmentFile"); got != "-/etc/hpgate/hpgate.env" {
+		t.Errorf("EnvironmentFile=%s, want -/etc/hpgate/hpgate.env (optional)", got)
+	}
+}
