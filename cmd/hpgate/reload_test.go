@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hpgate/hpgate/mappings/counties"
 	"github.com/hpgate/hpgate/pipeline/demo"
@@ -78,10 +80,43 @@ func TestHotReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, settlement, strings.Replace(string(src), "description: ", "description: (reloaded) ", 1))
+	// Scheme code 3 now means the employee scheme.
+	writeFile(t, settlement, strings.Replace(string(src), `"3": urban_rural_resident`, `"3": employee`, 1))
 	waitUntil(t, "a successful reload", func() bool { return reloads("success") >= 2 }) // start + this one
 	if v := testutil.ToFloat64(d.metrics.ReloadOK); v != 1 {
 		t.Errorf("last reload successful = %v", v)
+	}
+	// Rows added after the reload are mapped by the new rule; those before
+	// were not.
+	if err := county.Update(5); err != nil {
+		t.Fatal(err)
+	}
+	schemes := func() map[string]bool { // round of the row ("-1-", "-2-") + scheme
+		got := map[string]bool{}
+		for _, v := range topicValues(t, cluster.ListenAddrs(), "hp.settlement.v1") {
+			var env struct {
+				ID     string `json:"id"`
+				Source struct {
+					Mapping string `json:"mapping"`
+				} `json:"source"`
+				Data struct {
+					Scheme string `json:"insurance_scheme"`
+				} `json:"data"`
+			}
+			if json.Unmarshal(v, &env) != nil || env.Source.Mapping != "jimo-ins-settlement" {
+				continue
+			}
+			round := "-1-"
+			if strings.Contains(env.ID, "-2-") {
+				round = "-2-"
+			}
+			got[round+env.Data.Scheme] = true
+		}
+		return got
+	}
+	waitUntil(t, "settlements mapped by the reloaded rule", func() bool { return schemes()["-2-employee"] })
+	if got := schemes(); !got["-1-urban_rural_resident"] || got["-2-urban_rural_resident"] {
+		t.Errorf("schemes by round: %v", got)
 	}
 
 	// 2. A broken file in the pack, a new mapping in the other directory.
@@ -239,4 +274,22 @@ func TestRunRefusedTopicsEnds(t *testing.T) {
 		c.Close()
 		t.Error("the listener still answers after run ended")
 	}
+}
+
+// topicValues reads every record value of a topic.
+func topicValues(t *testing.T, brokers []string, topic string) [][]byte {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out [][]byte
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r.Value) })
+	}
+	return out
 }
