@@ -16,16 +16,16 @@ import (
 
 // Metrics holds hpgate's metrics.
 type Metrics struct {
-	RowsRead        *prometheus.CounterVec   // source, mapping
+	RowsRead        *prometheus.CounterVec   // source, mapping, county
 	SourceUp        *prometheus.GaugeVec     // source
-	Records         *prometheus.CounterVec   // mapping, entity
-	Rejections      *prometheus.CounterVec   // mapping, reason
-	Filtered        *prometheus.CounterVec   // mapping
+	Records         *prometheus.CounterVec   // mapping, entity, county
+	Rejections      *prometheus.CounterVec   // mapping, reason, county
+	Filtered        *prometheus.CounterVec   // mapping, county
 	MessagesWritten *prometheus.CounterVec   // topic
 	WriteErrors     *prometheus.CounterVec   // topic
 	WriteRetries    prometheus.Counter       //
-	DLQMessages     *prometheus.CounterVec   // mapping, reason
-	BatchDuration   *prometheus.HistogramVec // mapping, stage
+	DLQMessages     *prometheus.CounterVec   // mapping, reason, county
+	BatchDuration   *prometheus.HistogramVec // mapping, stage, county
 	InFlight        prometheus.Gauge
 	ReloadOK        prometheus.Gauge
 	ReloadsTotal    *prometheus.CounterVec // result
@@ -42,19 +42,19 @@ func New(reg prometheus.Registerer, build BuildInfo, status func() []MappingStat
 	m := &Metrics{
 		RowsRead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpgate_source_rows_read_total", Help: "Rows read from sources.",
-		}, []string{"source", "mapping"}),
+		}, []string{"source", "mapping", "county"}),
 		SourceUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hpgate_source_up", Help: "1 when the last read from the source succeeded, 0 when it failed.",
 		}, []string{"source"}),
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpgate_mapping_records_total", Help: "Canonical records written to Kafka.",
-		}, []string{"mapping", "entity"}),
+		}, []string{"mapping", "entity", "county"}),
 		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpgate_mapping_rejections_total", Help: "Rows that could not be mapped, by reason code.",
-		}, []string{"mapping", "reason"}),
+		}, []string{"mapping", "reason", "county"}),
 		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpgate_mapping_filtered_total", Help: "Rows skipped by the mapping's filter.",
-		}, []string{"mapping"}),
+		}, []string{"mapping", "county"}),
 		MessagesWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpgate_kafka_messages_written_total", Help: "Messages acknowledged by Kafka.",
 		}, []string{"topic"}),
@@ -66,11 +66,11 @@ func New(reg prometheus.Registerer, build BuildInfo, status func() []MappingStat
 		}),
 		DLQMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpgate_dlq_messages_total", Help: "Rejected rows written to the dead-letter topic.",
-		}, []string{"mapping", "reason"}),
+		}, []string{"mapping", "reason", "county"}),
 		BatchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hpgate_batch_duration_seconds", Help: "Time per batch and stage (read, map, write, checkpoint).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
-		}, []string{"mapping", "stage"}),
+		}, []string{"mapping", "stage", "county"}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hpgate_batches_in_flight", Help: "Batches read but not yet checkpointed.",
 		}),

@@ -36,9 +36,9 @@ func TestMetricsLint(t *testing.T) {
 	reg, m := newTestMetrics(func() []MappingStatus {
 		return []MappingStatus{{Mapping: "a", Source: "s", County: "370282", State: "running", Oldest: time.Now().Add(-time.Minute), Checkpoint: time.Now(), LastSuccess: time.Now()}}
 	})
-	m.RowsRead.WithLabelValues("s", "a").Add(3)
-	m.Rejections.WithLabelValues("a", "bad_check_digit").Inc()
-	m.BatchDuration.WithLabelValues("a", "read").Observe(0.01)
+	m.RowsRead.WithLabelValues("s", "a", "370282").Add(3)
+	m.Rejections.WithLabelValues("a", "bad_check_digit", "370282").Inc()
+	m.BatchDuration.WithLabelValues("a", "read", "370282").Observe(0.01)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)

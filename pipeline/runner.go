@@ -232,7 +232,7 @@ func (r *runner) read(ctx context.Context, pos connectors.Position) (*connectors
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", r.m.Name, err)
 	}
-	r.p.metrics.RowsRead.WithLabelValues(r.m.Source, r.m.Name).Add(float64(b.Len()))
+	r.p.metrics.RowsRead.WithLabelValues(r.m.Source, r.m.Name, r.m.County).Add(float64(b.Len()))
 	return b, nil
 }
 
@@ -314,18 +314,18 @@ func (r *runner) countWriteErrors(msgs []connectors.Message, err error) {
 func (r *runner) countDelivered() {
 	met := r.p.metrics
 	nrec, nrej := len(r.res.Records), len(r.res.Rejections)
-	met.Records.WithLabelValues(r.m.Name, r.m.Entity.Name).Add(float64(nrec))
+	met.Records.WithLabelValues(r.m.Name, r.m.Entity.Name, r.m.County).Add(float64(nrec))
 	met.MessagesWritten.WithLabelValues(r.topic).Add(float64(nrec))
 	if nrej > 0 {
 		met.MessagesWritten.WithLabelValues(r.dlqTopic).Add(float64(nrej))
 	}
 	for i := range r.res.Rejections {
 		code := r.res.Rejections[i].Code
-		met.Rejections.WithLabelValues(r.m.Name, code).Inc()
-		met.DLQMessages.WithLabelValues(r.m.Name, code).Inc()
+		met.Rejections.WithLabelValues(r.m.Name, code, r.m.County).Inc()
+		met.DLQMessages.WithLabelValues(r.m.Name, code, r.m.County).Inc()
 	}
 	if r.res.Filtered > 0 {
-		met.Filtered.WithLabelValues(r.m.Name).Add(float64(r.res.Filtered))
+		met.Filtered.WithLabelValues(r.m.Name, r.m.County).Add(float64(r.res.Filtered))
 	}
 	r.setStatus(func(s *monitoring.MappingStatus) {
 		s.Records += int64(nrec)
@@ -334,7 +334,7 @@ func (r *runner) countDelivered() {
 }
 
 func (r *runner) observe(stage string, t0 time.Time) {
-	r.p.metrics.BatchDuration.WithLabelValues(r.m.Name, stage).Observe(time.Since(t0).Seconds())
+	r.p.metrics.BatchDuration.WithLabelValues(r.m.Name, stage, r.m.County).Observe(time.Since(t0).Seconds())
 }
 
 // rowTime is the cursor timestamp of row i, zero when there is none.

@@ -177,7 +177,7 @@ func (r *runner) sweep(ctx context.Context, snap *checkpoint.Snapshot, pass uint
 		if err := r.writeRetry(ctx, msgs); err != nil {
 			return err
 		}
-		r.p.metrics.Records.WithLabelValues(r.m.Name, r.m.Entity.Name).Add(float64(len(msgs)))
+		r.p.metrics.Records.WithLabelValues(r.m.Name, r.m.Entity.Name, r.m.County).Add(float64(len(msgs)))
 		r.p.metrics.MessagesWritten.WithLabelValues(r.topic).Add(float64(len(msgs)))
 		return nil
 	})
