@@ -563,6 +563,11 @@ func (b *writeBuf) fill(c *writeCall) int {
 	}
 
 	balancer := kafka.Murmur2Balancer{}
+	// Messages of one mapping share one header slice: copy it once per
+	// call and let them share the copy (kafka-go only reads headers).
+	var lastSrc *connectors.Header
+	var lastLen int
+	var lastCopy []kafka.Header
 	for i := range c.msgs {
 		if c.errs != nil && c.errs[i] != nil {
 			continue
@@ -570,11 +575,14 @@ func (b *writeBuf) fill(c *writeCall) int {
 		m := &c.msgs[i]
 		km := kafka.Message{Topic: m.Topic, Key: b.copy(m.Key), Value: b.copy(m.Value)}
 		if len(m.Headers) > 0 {
-			h0 := len(b.headers)
-			for _, h := range m.Headers {
-				b.headers = append(b.headers, kafka.Header{Key: h.Key, Value: b.copy(h.Value)})
+			if &m.Headers[0] != lastSrc || len(m.Headers) != lastLen {
+				h0 := len(b.headers)
+				for _, h := range m.Headers {
+					b.headers = append(b.headers, kafka.Header{Key: h.Key, Value: b.copy(h.Value)})
+				}
+				lastSrc, lastLen, lastCopy = &m.Headers[0], len(m.Headers), b.headers[h0:len(b.headers):len(b.headers)]
 			}
-			km.Headers = b.headers[h0:len(b.headers):len(b.headers)]
+			km.Headers = lastCopy
 		}
 		t := &c.topics[c.topic[i]]
 		if km.Key != nil {
