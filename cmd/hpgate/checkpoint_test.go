@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,62 +14,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hpgate/hpgate/mappings"
-	"github.com/hpgate/hpgate/mappings/counties"
-	"github.com/hpgate/hpgate/pipeline/demo"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TestCheckpointCommand drives `hpgate checkpoint` against a running
 // daemon (through its admin endpoint) and against a stopped one (through
 // the state store).
 func TestCheckpointCommand(t *testing.T) {
-	dir := t.TempDir()
-	pack, err := counties.Extract("370282-jimo", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 20, Brokers: cluster.ListenAddrs(), HTTPListen: freeAddr(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer county.Close()
+	cluster := testCluster(t, kfake.AllowAutoTopicCreation())
+	county, pack := testCounty(t, 20, cluster.ListenAddrs(), freeAddr(t))
 	cfg := county.ConfigPath
 
-	d, err := openDaemon(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !allIdle(d) {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not catch up: %+v", d.pipe.Status())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d, run := startDaemon(t, cfg)
+	waitUntil(t, "the daemon to catch up", func() bool { return allIdle(d) })
 
 	// Topics it created keep canonical records forever and the DLQ 90 days.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
@@ -118,8 +78,7 @@ func TestCheckpointCommand(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "running") {
 		t.Errorf("reset of a running mapping: exit %d %s", code, errOut)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -143,15 +102,6 @@ func TestCheckpointCommand(t *testing.T) {
 	}
 }
 
-func allIdle(d *daemon) bool {
-	for _, s := range d.pipe.Status() {
-		if s.State != "idle" {
-			return false
-		}
-	}
-	return true
-}
-
 func isPIIKey(t *testing.T, path string) bool {
 	t.Helper()
 	m, err := findMappingFile(path)
@@ -172,61 +122,22 @@ func findMappingFile(path string) (*mappings.Mapping, error) {
 // TestRunWaitsForBroker: a daemon started before its broker waits for it
 // (to create its topics), then delivers.
 func TestRunWaitsForBroker(t *testing.T) {
-	dir := t.TempDir()
-	pack, err := counties.Extract("370282-jimo", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr := freeAddr(t)
 	_, portText, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portText)
-	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 10, Brokers: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer county.Close()
-	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	county, _ := testCounty(t, 10, []string{addr}, "")
+	d, run := startDaemon(t, county.ConfigPath)
 	time.Sleep(1500 * time.Millisecond)
-	select {
-	case err := <-done:
-		t.Fatalf("run ended without a broker: %v", err)
-	default:
+	if run.ended() {
+		t.Fatalf("run ended without a broker: %v", run.stop())
 	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
-	if err != nil {
+	testCluster(t, kfake.Ports(port))
+	waitUntil(t, "a delivery after the broker came up", func() bool {
+		return allIdle(d) && d.pipe.Status()[0].Rows > 0
+	})
+	if err := run.stop(); err != nil {
 		t.Fatal(err)
 	}
-	defer cluster.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for !allIdle(d) || d.pipe.Status()[0].Rows == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no delivery after the broker came up: %+v", d.pipe.Status())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
-func gaugeValue(g prometheus.Gatherer, name string) (float64, error) {
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0, err
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetGauge().GetValue(), nil
-		}
-	}
-	return 0, fmt.Errorf("no metric %s", name)
 }
 
 // TestPromtoolCheckMetrics runs `promtool check metrics` on what a running
@@ -239,40 +150,11 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		}
 		t.Fatal("promtool not found: apt-get install prometheus (bash .ci/test does)")
 	}
-	dir := t.TempDir()
-	pack, err := counties.Extract("370282-jimo", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	cluster := testCluster(t, kfake.AllowAutoTopicCreation())
 	listen := freeAddr(t)
-	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 10, Brokers: cluster.ListenAddrs(), HTTPListen: listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer county.Close()
-	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !allIdle(d) {
-		if time.Now().After(deadline) {
-			t.Fatal("daemon did not catch up")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	county, _ := testCounty(t, 10, cluster.ListenAddrs(), listen)
+	d, _ := startDaemon(t, county.ConfigPath) // stopped when the test ends
+	waitUntil(t, "the daemon to catch up", func() bool { return allIdle(d) })
 	resp, err := http.Get("http://" + listen + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,59 +11,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/hpgate/hpgate/mappings/counties"
-	"github.com/hpgate/hpgate/pipeline/demo"
 )
 
 // TestHotReload changes mapping files under a running daemon: a valid
 // change is taken, a broken file keeps its directory's previous mappings
 // while another directory's change still applies, and SIGHUP reloads too.
 func TestHotReload(t *testing.T) {
-	dir := t.TempDir()
-	pack, err := counties.Extract("370282-jimo", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 10, Brokers: cluster.ListenAddrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer county.Close()
+	cluster := testCluster(t, kfake.AllowAutoTopicCreation())
+	county, pack := testCounty(t, 10, cluster.ListenAddrs(), "")
 	// A second directory, as a second county pack would be.
-	other := filepath.Join(dir, "other")
+	other := filepath.Join(county.Dir, "other")
 	if err := os.MkdirAll(other, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfgText, err := os.ReadFile(county.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgText = []byte(strings.Replace(string(cfgText), "paths: [", "paths: ["+`"`+other+`", `, 1))
-	if err := os.WriteFile(county.ConfigPath, cfgText, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editFile(t, county.ConfigPath, "paths: [", "paths: ["+`"`+other+`", `)
 
-	reg := prometheus.NewRegistry()
-	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	d, run := startDaemon(t, county.ConfigPath)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.stop(); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -143,38 +108,10 @@ func TestHotReload(t *testing.T) {
 	waitUntil(t, "a reload on SIGHUP", func() bool { return reloads("failure") > before })
 }
 
-func hasMapping(d *daemon, name string) bool {
-	for _, s := range d.pipe.Status() {
-		if s.Mapping == name {
-			return true
-		}
-	}
-	return false
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestSystemdNotify: under systemd (NOTIFY_SOCKET, WATCHDOG_USEC) the
 // daemon says READY=1, pings the watchdog, and says STOPPING=1.
 func TestSystemdNotify(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify.sock")
+	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -184,27 +121,9 @@ func TestSystemdNotify(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "200000")
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 
-	pack, err := counties.Extract("370282-jimo", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 5, Brokers: cluster.ListenAddrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer county.Close()
-	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	cluster := testCluster(t, kfake.AllowAutoTopicCreation())
+	county, _ := testCounty(t, 5, cluster.ListenAddrs(), "")
+	_, run := startDaemon(t, county.ConfigPath)
 
 	got := map[string]bool{}
 	buf := make([]byte, 256)
@@ -216,8 +135,7 @@ func TestSystemdNotify(t *testing.T) {
 		}
 		got[string(buf[:n])] = true
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -234,62 +152,18 @@ func TestSystemdNotify(t *testing.T) {
 // TestRunRefusedTopicsEnds: a broker that refuses topic creation ends the
 // run with the reason, and the listener it had started is shut down.
 func TestRunRefusedTopicsEnds(t *testing.T) {
-	dir := t.TempDir()
-	pack, err := counties.Extract("370282-jimo", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	cluster := testCluster(t)
 	listen := freeAddr(t)
-	county, err := demo.Build(dir, pack, demo.Options{RowsPerTable: 5, Brokers: cluster.ListenAddrs(), HTTPListen: listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer county.Close()
-	cfg, err := os.ReadFile(county.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	county, _ := testCounty(t, 5, cluster.ListenAddrs(), listen)
 	// Three replicas on a one-broker cluster: refused.
-	writeFile(t, county.ConfigPath, strings.Replace(string(cfg), "replication_factor: 1", "replication_factor: 3", 1))
-	d, err := openDaemon(county.ConfigPath, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.run(context.Background()) }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "create topics") {
-			t.Fatalf("run ended with %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not end on a refused topic creation")
+	editFile(t, county.ConfigPath, "replication_factor: 1", "replication_factor: 3")
+	_, run := startDaemon(t, county.ConfigPath)
+	waitUntil(t, "run to end on a refused topic creation", run.ended)
+	if err := run.stop(); err == nil || !strings.Contains(err.Error(), "create topics") {
+		t.Fatalf("run ended with %v", err)
 	}
 	if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
 		c.Close()
 		t.Error("the listener still answers after run ended")
 	}
-}
-
-// topicValues reads every record value of a topic.
-func topicValues(t *testing.T, brokers []string, topic string) [][]byte {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var out [][]byte
-	for ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r.Value) })
-	}
-	return out
 }
