@@ -38,8 +38,10 @@ func runCmd() *cobra.Command {
 		Short: "Run the gateway until SIGTERM or SIGINT",
 		Long: `Runs every mapping of the config: reads its source incrementally, maps
 the rows, writes canonical records and rejections to Kafka and commits the
-checkpoint after Kafka acknowledged the batch. On SIGTERM or SIGINT it
-finishes (or abandons, uncommitted) the batches in flight and exits 0.`,
+checkpoint after Kafka acknowledged the batch. On SIGHUP, or when a file
+under the mapping paths changes, the mappings are checked and reloaded
+between batches. On SIGTERM or SIGINT it finishes (or abandons,
+uncommitted) the batches in flight and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.logger(cmd.ErrOrStderr())
