@@ -122,13 +122,7 @@ func (e *env) start(mapsPath string) (p *pipeline.Pipeline, store *checkpoint.St
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	connectortest.WaitFor(t, what, cond)
 }
 
 func idle(p *pipeline.Pipeline) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hpgate/hpgate/connectors/connectortest"
 	"github.com/hpgate/hpgate/mappings/counties"
 	"github.com/hpgate/hpgate/pipeline/demo"
 )
@@ -106,17 +107,10 @@ func startDaemon(t *testing.T, cfgPath string) (*daemon, *daemonRun) {
 	return d, r
 }
 
-// waitUntil polls cond for up to 20 seconds and fails the test if it does
-// not hold by then.
+// waitUntil polls cond and fails the test if it does not hold in time.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	connectortest.WaitFor(t, what, cond)
 }
 
 func allIdle(d *daemon) bool {
