@@ -6,7 +6,7 @@ import (
 
 func TestDriversListsTheSQLSources(t *testing.T) {
 	d := Drivers()
-	if got := d.SourceNames(); got != "mysql, sqlite" {
+	if got := d.SourceNames(); got != "mysql, postgres, sqlite" {
 		t.Errorf("SourceNames() = %q", got)
 	}
 	if _, ok := d.Source("oracle"); ok {

@@ -20,6 +20,15 @@
 // install command: the project's test script installs it, and a skipped
 // database test would hide a regression.
 //
+// # PostgreSQL
+//
+// Postgres does the same on a private postgres (package pgproc: initdb
+// into a temporary directory, a free 127.0.0.1 port, trust authentication,
+// run as the postgres user when the tests run as root), started on first
+// use and stopped by RunMain or WrapMain. Set HPGATE_TEST_POSTGRES_DSN to
+// use an existing server instead; its user needs CREATEDB. When PostgreSQL
+// is not installed, Postgres fails the test and names the install command.
+//
 // # Kafka
 //
 // Broker starts an in-process Kafka-protocol cluster (kfake) that real
@@ -34,6 +43,6 @@
 // snapshot paging, bytes kept intact) against one driver described by a
 // SourceHarness.
 //
-// The kit keeps per-binary state (the one MariaDB server) in package
+// The kit keeps per-binary state (the one MariaDB and PostgreSQL servers) in package
 // variables; that is its job, as it is httptest's. Nothing else may.
 package connectortest

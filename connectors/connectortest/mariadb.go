@@ -123,10 +123,15 @@ type mainRunner struct{ m *testing.M }
 
 func (r mainRunner) Run() int {
 	code := r.m.Run()
-	if err := stopMariaDB(); err != nil {
-		fmt.Fprintf(os.Stderr, "connectortest: stop MariaDB: %v\n", err)
-		if code == 0 {
-			code = 1
+	for _, stop := range []struct {
+		name string
+		fn   func() error
+	}{{"MariaDB", stopMariaDB}, {"PostgreSQL", stopPostgres}} {
+		if err := stop.fn(); err != nil {
+			fmt.Fprintf(os.Stderr, "connectortest: stop %s: %v\n", stop.name, err)
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	return code

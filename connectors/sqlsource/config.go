@@ -25,7 +25,8 @@ const (
 // Config configures one SQL source. A zero field selects its default. The
 // Config is read once, by New; changing it afterwards has no effect.
 type Config struct {
-	// Driver names the database: "mysql" (MySQL and MariaDB) or "sqlite".
+	// Driver names the database: "mysql" (MySQL and MariaDB), "postgres"
+	// (PostgreSQL and compatibles such as Kingbase and openGauss) or "sqlite".
 	Driver string
 
 	// DSN is the driver's data source name. For mysql it is a

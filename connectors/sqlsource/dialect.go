@@ -69,12 +69,14 @@ type dialect interface {
 
 // Drivers returns the names of the supported database drivers, for
 // registering one factory each (see Factory).
-func Drivers() []string { return []string{"mysql", "sqlite"} }
+func Drivers() []string { return []string{"mysql", "postgres", "sqlite"} }
 
 func lookupDialect(driver string) (dialect, error) {
 	switch driver {
 	case "mysql":
 		return mysqlDialect{}, nil
+	case "postgres":
+		return postgresDialect{}, nil
 	case "sqlite":
 		return sqliteDialect{}, nil
 	}

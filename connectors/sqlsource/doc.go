@@ -1,8 +1,8 @@
 // Package sqlsource is hpgate's database/sql source: it reads legacy tables
 // and IT staff's queries page by page, for every SQL database hpgate
 // supports, and implements connectors.Source. Only the dialect differs
-// between databases (MySQL and MariaDB, SQLite; Oracle, SQL Server and
-// PostgreSQL to come). It writes nothing, keeps no position (the pipeline
+// between databases (MySQL and MariaDB, PostgreSQL and its compatibles,
+// SQLite; Oracle and SQL Server to come). It writes nothing, keeps no position (the pipeline
 // owns positions and passes them in) and does not import the pipeline.
 //
 // # Keyset reads

@@ -33,6 +33,7 @@ var testDialects = []struct {
 }{
 	{"mysql", mysqlDialect{}},
 	{"sqlite", sqliteDialect{}},
+	{"postgres", postgresDialect{}},
 	{"numbered", numberedDialect{}},
 }
 

@@ -254,7 +254,7 @@ func TestDriversRegister(t *testing.T) {
 	for _, name := range sqlsource.Drivers() {
 		d.RegisterSource(name, sqlsource.Factory(name))
 	}
-	if got := d.SourceNames(); got != "mysql, sqlite" {
+	if got := d.SourceNames(); got != "mysql, postgres, sqlite" {
 		t.Errorf("drivers %q", got)
 	}
 }
