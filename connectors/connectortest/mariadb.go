@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,20 +33,20 @@ const (
 // (each holds about 40 MB).
 const tempDirPrefix = "hpgate-mariadb-"
 
-// mariaServer is the one server of this test binary.
+// mariaServer is the one MariaDB server of this test binary.
 type mariaServer struct {
-	base  *mysql.Config // account and address; DBName empty
-	admin *sql.DB       // for CREATE/DROP DATABASE
-
-	proc *mariadbproc.Server // set only for a private server
+	dbServer
+	base *mysql.Config // account and address; DBName empty
 }
 
 var (
-	mariaOnce sync.Once
-	maria     *mariaServer
-	mariaErr  error
-	mariaMu   sync.Mutex // guards maria during stop
-	dbSeq     atomic.Int64
+	maria = lazyServer[*mariaServer]{
+		name:     "MariaDB",
+		env:      EnvMySQLDSN,
+		external: externalServer,
+		private:  startPrivateServer,
+	}
+	dbSeq atomic.Int64
 )
 
 // MariaDB returns a fresh, empty database on the test binary's MariaDB
@@ -60,32 +59,19 @@ var (
 // command when mariadbd is missing.
 func MariaDB(t testing.TB) (db *sql.DB, dsn string) {
 	t.Helper()
-	s, err := mariaDBServer()
+	s, err := maria.get()
 	if err != nil {
 		t.Fatalf("connectortest: MariaDB: %v", err)
 	}
 	name := databaseName(t.Name())
-	ctx, cancel := context.WithTimeout(context.Background(), ddlTimeout)
-	defer cancel()
-	if _, err := s.admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"); err != nil {
-		t.Fatalf("connectortest: create database %s: %v", name, err)
-	}
 	cfg := s.base.Clone()
 	cfg.DBName = name
 	cfg.ParseTime = false
 	dsn = cfg.FormatDSN()
-	db, err = sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatalf("connectortest: open %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), ddlTimeout)
-		defer cancel()
-		if _, err := s.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Errorf("connectortest: drop database %s: %v", name, err)
-		}
-	})
+	db = freshDatabase(t, s.admin, name,
+		"CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+		"DROP DATABASE IF EXISTS `"+name+"`",
+		"mysql", dsn)
 	return db, dsn
 }
 
@@ -126,7 +112,7 @@ func (r mainRunner) Run() int {
 	for _, stop := range []struct {
 		name string
 		fn   func() error
-	}{{"MariaDB", stopMariaDB}, {"PostgreSQL", stopPostgres}} {
+	}{{"MariaDB", maria.stop}, {"PostgreSQL", pg.stop}} {
 		if err := stop.fn(); err != nil {
 			fmt.Fprintf(os.Stderr, "connectortest: stop %s: %v\n", stop.name, err)
 			if code == 0 {
@@ -135,30 +121,6 @@ func (r mainRunner) Run() int {
 		}
 	}
 	return code
-}
-
-// mariaDBServer starts the binary's server on first use.
-func mariaDBServer() (*mariaServer, error) {
-	mariaOnce.Do(func() {
-		var s *mariaServer
-		if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
-			s, mariaErr = externalServer(dsn)
-		} else {
-			s, mariaErr = startPrivateServer()
-		}
-		mariaMu.Lock()
-		maria = s
-		mariaMu.Unlock()
-	})
-	if mariaErr != nil {
-		return nil, mariaErr
-	}
-	mariaMu.Lock()
-	defer mariaMu.Unlock()
-	if maria == nil {
-		return nil, errors.New("server already stopped (MariaDB called after TestMain returned)")
-	}
-	return maria, nil
 }
 
 func externalServer(dsn string) (*mariaServer, error) {
@@ -182,24 +144,13 @@ func externalServer(dsn string) (*mariaServer, error) {
 func (s *mariaServer) connectAdmin() error {
 	cfg := s.base.Clone()
 	cfg.Timeout = time.Second
-	dsn := cfg.FormatDSN()
-	if err := mariadbproc.WaitReady(context.Background(), dsn, startTimeout); err != nil {
-		return err
-	}
-	admin, err := sql.Open("mysql", dsn)
-	if err != nil {
-		return err
-	}
-	admin.SetMaxOpenConns(4)
-	s.admin = admin
-	return nil
+	return s.dbServer.connectAdmin("mysql", cfg.FormatDSN(), mariadbproc.WaitReady)
 }
 
 // startPrivateServer starts mariadbd in a new temporary directory, which
-// stopMariaDB removes, after removing those of dead test binaries.
+// maria.stop removes, after removing those of dead test binaries.
 func startPrivateServer() (*mariaServer, error) {
-	mariadbproc.SweepTemp(tempDirPrefix)
-	dir, err := mariadbproc.MkdirTemp(tempDirPrefix)
+	dir, err := privateDir(tempDirPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +176,7 @@ func startPrivateServer() (*mariaServer, error) {
 		_ = proc.Stop()
 		return nil, err
 	}
-	s := &mariaServer{base: base, proc: proc}
+	s := &mariaServer{dbServer: dbServer{proc: proc}, base: base}
 	if err := s.connectAdmin(); err != nil {
 		_ = proc.Stop()
 		return nil, err
@@ -240,23 +191,4 @@ func withInstallHint(err error) error {
 		return fmt.Errorf("%w or set %s", err, EnvMySQLDSN)
 	}
 	return err
-}
-
-// stopMariaDB closes the admin pool and stops and removes a private server.
-func stopMariaDB() error {
-	mariaMu.Lock()
-	s := maria
-	maria = nil
-	mariaMu.Unlock()
-	if s == nil {
-		return nil
-	}
-	var errs []error
-	if s.admin != nil {
-		errs = append(errs, s.admin.Close())
-	}
-	if s.proc != nil {
-		errs = append(errs, s.proc.Stop())
-	}
-	return errors.Join(errs...)
 }

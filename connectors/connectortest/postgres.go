@@ -8,13 +8,11 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
-	"github.com/hpgate/hpgate/connectors/mariadbproc"
 	"github.com/hpgate/hpgate/connectors/pgproc"
 )
 
@@ -30,18 +28,16 @@ const pgTempDirPrefix = "hpgate-postgres-"
 
 // pgServer is the one PostgreSQL server of this test binary.
 type pgServer struct {
-	base  string  // DSN of the admin database
-	admin *sql.DB // for CREATE/DROP DATABASE
-
-	proc *pgproc.Server // set only for a private server
+	dbServer
+	base string // DSN of the admin database
 }
 
-var (
-	pgOnce sync.Once
-	pg     *pgServer
-	pgErr  error
-	pgMu   sync.Mutex // guards pg during stop
-)
+var pg = lazyServer[*pgServer]{
+	name:     "Postgres",
+	env:      EnvPostgresDSN,
+	external: externalPostgres,
+	private:  startPrivatePostgres,
+}
 
 // Postgres returns a fresh, empty database on the test binary's PostgreSQL
 // server, as an open *sql.DB (driver "pgx") and its pgx DSN. The database is
@@ -52,33 +48,21 @@ var (
 // command when PostgreSQL is missing.
 func Postgres(t testing.TB) (db *sql.DB, dsn string) {
 	t.Helper()
-	s, err := postgresServer()
+	s, err := pg.get()
 	if err != nil {
 		t.Fatalf("connectortest: Postgres: %v", err)
 	}
 	name := pgDatabaseName(t.Name())
-	ctx, cancel := context.WithTimeout(context.Background(), ddlTimeout)
-	defer cancel()
-	if _, err := s.admin.ExecContext(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" ENCODING 'UTF8' TEMPLATE template0"); err != nil {
-		t.Fatalf("connectortest: create database %s: %v", name, err)
-	}
 	dsn, err = withDatabase(s.base, name)
 	if err != nil {
 		t.Fatalf("connectortest: %v", err)
 	}
-	db, err = sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatalf("connectortest: open %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), ddlTimeout)
-		defer cancel()
+	id := pgx.Identifier{name}.Sanitize()
+	db = freshDatabase(t, s.admin, name,
+		"CREATE DATABASE "+id+" ENCODING 'UTF8' TEMPLATE template0",
 		// FORCE: a connection the test leaked must not fail the drop.
-		if _, err := s.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("connectortest: drop database %s: %v", name, err)
-		}
-	})
+		"DROP DATABASE IF EXISTS "+id+" WITH (FORCE)",
+		"pgx", dsn)
 	return db, dsn
 }
 
@@ -106,30 +90,6 @@ func withDatabase(dsn, database string) (string, error) {
 	return dsn + " dbname=" + database, nil
 }
 
-// postgresServer starts the binary's server on first use.
-func postgresServer() (*pgServer, error) {
-	pgOnce.Do(func() {
-		var s *pgServer
-		if dsn := os.Getenv(EnvPostgresDSN); dsn != "" {
-			s, pgErr = externalPostgres(dsn)
-		} else {
-			s, pgErr = startPrivatePostgres()
-		}
-		pgMu.Lock()
-		pg = s
-		pgMu.Unlock()
-	})
-	if pgErr != nil {
-		return nil, pgErr
-	}
-	pgMu.Lock()
-	defer pgMu.Unlock()
-	if pg == nil {
-		return nil, errors.New("server already stopped (Postgres called after TestMain returned)")
-	}
-	return pg, nil
-}
-
 func externalPostgres(dsn string) (*pgServer, error) {
 	if _, err := pgx.ParseConfig(dsn); err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvPostgresDSN, err)
@@ -143,23 +103,13 @@ func externalPostgres(dsn string) (*pgServer, error) {
 
 // connectAdmin waits until the server answers and opens the admin pool.
 func (s *pgServer) connectAdmin() error {
-	if err := pgproc.WaitReady(context.Background(), s.base, startTimeout); err != nil {
-		return err
-	}
-	admin, err := sql.Open("pgx", s.base)
-	if err != nil {
-		return err
-	}
-	admin.SetMaxOpenConns(4)
-	s.admin = admin
-	return nil
+	return s.dbServer.connectAdmin("pgx", s.base, pgproc.WaitReady)
 }
 
 // startPrivatePostgres starts postgres in a new temporary directory, which
-// stopPostgres removes, after removing those of dead test binaries.
+// pg.stop removes, after removing those of dead test binaries.
 func startPrivatePostgres() (*pgServer, error) {
-	mariadbproc.SweepTemp(pgTempDirPrefix)
-	dir, err := mariadbproc.MkdirTemp(pgTempDirPrefix)
+	dir, err := privateDir(pgTempDirPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -182,29 +132,10 @@ func startPrivatePostgres() (*pgServer, error) {
 		}
 		return nil, err
 	}
-	s := &pgServer{base: proc.DSN("postgres"), proc: proc}
+	s := &pgServer{dbServer: dbServer{proc: proc}, base: proc.DSN("postgres")}
 	if err := s.connectAdmin(); err != nil {
 		_ = proc.Stop()
 		return nil, err
 	}
 	return s, nil
-}
-
-// stopPostgres closes the admin pool and stops and removes a private server.
-func stopPostgres() error {
-	pgMu.Lock()
-	s := pg
-	pg = nil
-	pgMu.Unlock()
-	if s == nil {
-		return nil
-	}
-	var errs []error
-	if s.admin != nil {
-		errs = append(errs, s.admin.Close())
-	}
-	if s.proc != nil {
-		errs = append(errs, s.proc.Stop())
-	}
-	return errors.Join(errs...)
 }

@@ -1,21 +1,18 @@
 package mariadbproc
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/hpgate/hpgate/connectors/dbproc"
 )
 
 // ErrNotInstalled is wrapped by the error of FindProgram and Start when the
@@ -29,8 +26,8 @@ var ErrNotInstalled = errors.New("install MariaDB (Debian: apt-get install -y ma
 
 // Defaults of Options.
 const (
-	DefaultStartTimeout = 60 * time.Second
-	DefaultStopTimeout  = 30 * time.Second
+	DefaultStartTimeout = dbproc.DefaultStartTimeout
+	DefaultStopTimeout  = dbproc.DefaultStopTimeout
 )
 
 // LogName is the server's error log inside Options.Dir.
@@ -61,14 +58,12 @@ type Options struct {
 
 // Server is a running private mariadbd.
 type Server struct {
-	opts   Options
-	port   int
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has been waited for
-
-	stopOnce sync.Once
-	stopErr  error
+	*server
 }
+
+// server is dbproc.Server, embedded under an unexported name: it gives
+// Server Addr, Port, Dir, LogFile, LogTail and Stop.
+type server = dbproc.Server
 
 // defaultArgs are mariadbd's flags before Options.ExtraArgs: everything
 // that places the server in dir and on port, and settings for fast,
@@ -99,22 +94,10 @@ func defaultArgs(dir string, port int) []string {
 // initialisation and the wait, not the server's life: that ends with Stop
 // or with the calling process.
 func Start(ctx context.Context, opts Options) (srv *Server, err error) {
-	if opts.Dir == "" {
-		return nil, errors.New("mariadbproc: Options.Dir is empty")
+	if err := dbproc.Prepare("mariadbproc", opts.Dir, &opts.StartTimeout, &opts.StopTimeout); err != nil {
+		return nil, err
 	}
-	if opts.StartTimeout <= 0 {
-		opts.StartTimeout = DefaultStartTimeout
-	}
-	if opts.StopTimeout <= 0 {
-		opts.StopTimeout = DefaultStopTimeout
-	}
-	if opts.RemoveDir {
-		defer func() {
-			if err != nil {
-				_ = os.RemoveAll(opts.Dir)
-			}
-		}()
-	}
+	defer dbproc.RemoveOnError(&err, opts.Dir, opts.RemoveDir)
 	server, err := FindProgram("mariadbd", "mysqld")
 	if err != nil {
 		return nil, err
@@ -136,48 +119,32 @@ func Start(ctx context.Context, opts Options) (srv *Server, err error) {
 	args = append(args, opts.InstallArgs...)
 	args = appendUser(args)
 	if out, err := exec.CommandContext(ctx, install, args...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", filepath.Base(install), err, lastLines(out, 10))
+		return nil, fmt.Errorf("%s: %w: %s", filepath.Base(install), err, dbproc.LastLines(out, 10))
 	}
-	for attempt := 0; ; attempt++ {
-		srv, err := launch(ctx, server, opts)
-		if err == nil {
-			return srv, nil
-		}
-		if attempt == 2 || !errors.Is(err, errPortInUse) {
-			return nil, err
-		}
-	}
+	return dbproc.RetryPort(func() (*Server, error) { return launch(ctx, server, opts) })
 }
-
-var errPortInUse = errors.New("already in use")
 
 func launch(ctx context.Context, server string, opts Options) (*Server, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, port: port, exited: make(chan struct{})}
+	s := &Server{dbproc.NewServer(opts.Dir, port, LogName, "error log", opts.RemoveDir)}
 	_ = os.Remove(s.LogFile())
 	args := appendUser(defaultArgs(opts.Dir, port))
 	args = append(args, opts.ExtraArgs...)
-	// Not CommandContext: the server outlives ctx.
-	s.cmd = exec.Command(server, args...)
-	setDeathSignal(s.cmd)
-	if err := s.cmd.Start(); err != nil {
+	ping, err := pingDSN(s.DSN(""))
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	if err := waitReady(ctx, s.DSN(""), opts.StartTimeout, s.exited); err != nil {
-		s.kill()
-		if strings.Contains(s.LogTail(15), "already in use") {
-			return nil, fmt.Errorf("port %d %w", port, errPortInUse)
-		}
-		if errors.Is(err, errExited) {
-			return nil, fmt.Errorf("%s %w: %s", filepath.Base(server), err, s.LogTail(15))
-		}
+	err = dbproc.Launch(ctx, s.server, exec.Command(server, args...), dbproc.Config{
+		StopSignal:  dbproc.Terminate,
+		StopTimeout: opts.StopTimeout,
+	}, "mysql", ping, opts.StartTimeout)
+	if errors.Is(err, dbproc.ErrExited) {
+		return nil, fmt.Errorf("%s %w: %s", filepath.Base(server), err, s.LogTail(15))
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -191,47 +158,24 @@ func appendUser(args []string) []string {
 	return args
 }
 
-var errExited = errors.New("exited during start-up")
-
 // WaitReady pings the server of dsn (a go-sql-driver DSN) until it answers,
 // ctx ends or timeout passes. It is for servers that others started.
 func WaitReady(ctx context.Context, dsn string, timeout time.Duration) error {
-	return waitReady(ctx, dsn, timeout, nil)
+	ping, err := pingDSN(dsn)
+	if err != nil {
+		return err
+	}
+	return dbproc.WaitReady(ctx, "mysql", ping, timeout)
 }
 
-// waitReady is WaitReady that also gives up when exited closes.
-func waitReady(ctx context.Context, dsn string, timeout time.Duration, exited <-chan struct{}) error {
+// pingDSN is dsn with a one-second dial timeout, for pings.
+func pingDSN(dsn string) (string, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return err
+		return "", err
 	}
 	cfg.Timeout = time.Second
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	deadline := time.Now().Add(timeout)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		err = db.PingContext(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited: // never when exited is nil
-			return errExited
-		default:
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("server did not answer within %v: %w", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return cfg.FormatDSN(), nil
 }
 
 // DSN returns the go-sql-driver DSN of database (none when empty) on the
@@ -250,55 +194,6 @@ func (s *Server) DSN(database string) string {
 	return cfg.FormatDSN()
 }
 
-// Addr returns the server's host:port.
-func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
-
-// Port returns the server's TCP port.
-func (s *Server) Port() int { return s.port }
-
-// Dir returns Options.Dir.
-func (s *Server) Dir() string { return s.opts.Dir }
-
-// LogFile returns the path of the server's error log.
-func (s *Server) LogFile() string { return filepath.Join(s.opts.Dir, LogName) }
-
-// LogTail returns the last n lines of the server's error log, or why there
-// are none, for error messages.
-func (s *Server) LogTail(n int) string {
-	b, err := os.ReadFile(s.LogFile())
-	if err != nil {
-		return "(no error log: " + err.Error() + ")"
-	}
-	return lastLines(b, n)
-}
-
-// Stop shuts the server down (SIGTERM, then SIGKILL after
-// Options.StopTimeout) and waits for it to exit; with Options.RemoveDir it
-// then removes the directory, and returns that removal's error. Later calls
-// return the first call's result.
-func (s *Server) Stop() error {
-	s.stopOnce.Do(func() {
-		s.kill()
-		if s.opts.RemoveDir {
-			s.stopErr = os.RemoveAll(s.opts.Dir)
-		}
-	})
-	return s.stopErr
-}
-
-// kill stops the process: SIGTERM, then SIGKILL after StopTimeout.
-func (s *Server) kill() {
-	_ = s.cmd.Process.Signal(terminateSignal)
-	t := time.NewTimer(s.opts.StopTimeout)
-	defer t.Stop()
-	select {
-	case <-s.exited:
-	case <-t.C:
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
-
 // FindProgram looks for the first of names in PATH, then in the sbin
 // directories that a non-root PATH lacks. Its error wraps ErrNotInstalled.
 func FindProgram(names ...string) (string, error) {
@@ -309,8 +204,7 @@ func FindProgram(names ...string) (string, error) {
 	}
 	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/mysql/bin", "/usr/libexec"} {
 		for _, n := range names {
-			p := filepath.Join(dir, n)
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			if p := filepath.Join(dir, n); dbproc.IsExecutable(p) {
 				return p, nil
 			}
 		}
@@ -319,57 +213,14 @@ func FindProgram(names ...string) (string, error) {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func lastLines(b []byte, n int) string {
-	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// ownerFile, in a directory made by MkdirTemp, holds the maker's pid.
-const ownerFile = "owner.pid"
+func FreePort() (int, error) { return dbproc.FreePort() }
 
 // MkdirTemp creates a new directory in os.TempDir() whose name starts with
 // prefix, as os.MkdirTemp does, and records the calling process in it, so
 // that SweepTemp can remove it once this process is gone.
-func MkdirTemp(prefix string) (string, error) {
-	dir, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", err
-	}
-	return dir, nil
-}
+func MkdirTemp(prefix string) (string, error) { return dbproc.MkdirTemp(prefix) }
 
 // SweepTemp removes the directories that MkdirTemp made with prefix for
 // processes that no longer run: those that died before their clean-up ran.
 // It removes nothing where it cannot tell (outside Linux).
-func SweepTemp(prefix string) {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
-	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 {
-			continue
-		}
-		if processGone(pid) {
-			_ = os.RemoveAll(dir)
-		}
-	}
-}
+func SweepTemp(prefix string) { dbproc.SweepTemp(prefix) }

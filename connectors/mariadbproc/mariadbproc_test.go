@@ -17,6 +17,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"go.uber.org/goleak"
 
+	"github.com/hpgate/hpgate/connectors/dbproc/dbproctest"
 	"github.com/hpgate/hpgate/connectors/mariadbproc"
 )
 
@@ -77,26 +78,11 @@ func TestStartConnectStop(t *testing.T) {
 	if name != "hpt" || len(created) == 0 {
 		t.Errorf("got database %q, NOW() %q", name, created)
 	}
-	if tail := srv.LogTail(5); tail == "" || strings.HasPrefix(tail, "(no error log") {
-		t.Errorf("LogTail(5) = %q", tail)
-	}
+	dbproctest.CheckLogTail(t, srv, "(no error log")
 	_ = db.Close()
 	_ = root.Close()
 
-	if err := srv.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	if err := srv.Stop(); err != nil {
-		t.Errorf("second Stop: %v", err)
-	}
-	if c, err := net.DialTimeout("tcp", srv.Addr(), time.Second); err == nil {
-		c.Close()
-		t.Errorf("%s still accepts connections after Stop", srv.Addr())
-	}
-	// Stop removes nothing unless asked.
-	if _, err := os.Stat(filepath.Join(dir, "data", "mysql")); err != nil {
-		t.Errorf("data directory gone after Stop without RemoveDir: %v", err)
-	}
+	dbproctest.CheckStop(t, srv, filepath.Join(dir, "data", "mysql"))
 }
 
 func TestFailedStartRemovesDirWhenAsked(t *testing.T) {
@@ -106,15 +92,7 @@ func TestFailedStartRemovesDirWhenAsked(t *testing.T) {
 		ExtraArgs: []string{"--hpgate-no-such-option"},
 		RemoveDir: true,
 	})
-	if errors.Is(err, mariadbproc.ErrNotInstalled) {
-		t.Fatal(err)
-	}
-	if err == nil || !strings.Contains(err.Error(), "exited during start-up") || !strings.Contains(err.Error(), "hpgate-no-such-option") {
-		t.Errorf("got %v, want the server's exit and its error log", err)
-	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Dir left after a failed Start with RemoveDir: %v", err)
-	}
+	dbproctest.CheckFailedStart(t, err, mariadbproc.ErrNotInstalled, dir, "exited during start-up", "hpgate-no-such-option")
 }
 
 func TestWaitReadyGivesUp(t *testing.T) {

@@ -3,7 +3,6 @@ package pgproc_test
 import (
 	"database/sql"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"go.uber.org/goleak"
 
+	"github.com/hpgate/hpgate/connectors/dbproc/dbproctest"
 	"github.com/hpgate/hpgate/connectors/pgproc"
 )
 
@@ -86,26 +86,11 @@ func TestStartConnectStop(t *testing.T) {
 	if name != "hpt" || encoding != "UTF8" {
 		t.Errorf("got database %q with encoding %q", name, encoding)
 	}
-	if tail := srv.LogTail(5); tail == "" || strings.HasPrefix(tail, "(no server log") {
-		t.Errorf("LogTail(5) = %q", tail)
-	}
+	dbproctest.CheckLogTail(t, srv, "(no server log")
 	_ = db.Close()
 	_ = admin.Close()
 
-	if err := srv.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	if err := srv.Stop(); err != nil {
-		t.Errorf("second Stop: %v", err)
-	}
-	if c, err := net.DialTimeout("tcp", srv.Addr(), time.Second); err == nil {
-		c.Close()
-		t.Errorf("%s still accepts connections after Stop", srv.Addr())
-	}
-	// Stop removes nothing unless asked.
-	if _, err := os.Stat(filepath.Join(dir, "data", "PG_VERSION")); err != nil {
-		t.Errorf("data directory gone after Stop without RemoveDir: %v", err)
-	}
+	dbproctest.CheckStop(t, srv, filepath.Join(dir, "data", "PG_VERSION"))
 }
 
 func TestFailedStartRemovesDirWhenAsked(t *testing.T) {
@@ -115,15 +100,7 @@ func TestFailedStartRemovesDirWhenAsked(t *testing.T) {
 		ExtraArgs: []string{"-c", "hpgate_no_such_setting=1"},
 		RemoveDir: true,
 	})
-	if errors.Is(err, pgproc.ErrNotInstalled) {
-		t.Fatal(err)
-	}
-	if err == nil || !strings.Contains(err.Error(), "hpgate_no_such_setting") {
-		t.Errorf("Start with a bad flag: %v, want the server's complaint", err)
-	}
-	if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
-		t.Errorf("Dir left behind after a failed start with RemoveDir: %v", serr)
-	}
+	dbproctest.CheckFailedStart(t, err, pgproc.ErrNotInstalled, dir, "hpgate_no_such_setting")
 }
 
 func TestFindProgramNamesInstallCommand(t *testing.T) {
