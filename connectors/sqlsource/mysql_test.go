@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,16 +18,7 @@ import (
 // test binary's MariaDB per case.
 func mariadbHarness() connectortest.SourceHarness {
 	return connectortest.SourceHarness{
-		Open: func(t *testing.T, o connectortest.SourceOptions) (connectors.Source, *sql.DB) {
-			db, dsn := connectortest.MariaDB(t)
-			src := newSource(t, sqlsource.Config{
-				Driver:       "mysql",
-				DSN:          sqlsource.DSN(dsn),
-				SettleDelay:  o.SettleDelay,
-				QueryTimeout: o.QueryTimeout,
-			})
-			return src, db
-		},
+		Open:           harnessOpen("mysql", func(t *testing.T) (*sql.DB, string) { return connectortest.MariaDB(t) }),
 		Now:            sourceNow,
 		Placeholder:    func(int) string { return "?" },
 		TimestampType:  "DATETIME",
@@ -47,13 +37,7 @@ func TestSourceMariaDB(t *testing.T) {
 
 // mariadbOutage points a source at a port nobody listens on.
 func mariadbOutage(t *testing.T) connectors.Source {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return newSource(t, sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN("hpgate:secret@tcp(" + addr + ")/his")})
+	return newSource(t, sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN("hpgate:secret@tcp(" + closedAddr(t) + ")/his")})
 }
 
 func mustExec(t testing.TB, db *sql.DB, query string, args ...any) {

@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -19,16 +18,7 @@ import (
 
 func postgresHarness() connectortest.SourceHarness {
 	return connectortest.SourceHarness{
-		Open: func(t *testing.T, o connectortest.SourceOptions) (connectors.Source, *sql.DB) {
-			db, dsn := connectortest.Postgres(t)
-			src := newSource(t, sqlsource.Config{
-				Driver:       "postgres",
-				DSN:          sqlsource.DSN(dsn),
-				SettleDelay:  o.SettleDelay,
-				QueryTimeout: o.QueryTimeout,
-			})
-			return src, db
-		},
+		Open:           harnessOpen("postgres", func(t *testing.T) (*sql.DB, string) { return connectortest.Postgres(t) }),
 		Now:            sourceNow,
 		Placeholder:    func(n int) string { return fmt.Sprintf("$%d", n) },
 		TimestampType:  "TIMESTAMP",
@@ -48,13 +38,7 @@ func TestSourcePostgres(t *testing.T) {
 
 // postgresOutage points a source at a port nobody listens on.
 func postgresOutage(t *testing.T) connectors.Source {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return newSource(t, sqlsource.Config{Driver: "postgres", DSN: sqlsource.DSN("postgres://hpgate:secret@" + addr + "/his?sslmode=disable")})
+	return newSource(t, sqlsource.Config{Driver: "postgres", DSN: sqlsource.DSN("postgres://hpgate:secret@" + closedAddr(t) + "/his?sslmode=disable")})
 }
 
 // TestSourcePostgresTypes pages over keys whose text forms need care

@@ -3,9 +3,11 @@ package sqlsource_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/connectors/connectortest"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 )
 
@@ -27,6 +30,34 @@ func newSource(t testing.TB, cfg sqlsource.Config) *sqlsource.Source {
 	}
 	t.Cleanup(func() { _ = src.Close() })
 	return src
+}
+
+// harnessOpen returns a SourceHarness.Open for driver: open gives a fresh
+// database and its DSN, and the source is built on it with the case's
+// settle delay and query timeout.
+func harnessOpen(driver string, open func(t *testing.T) (*sql.DB, string)) func(*testing.T, connectortest.SourceOptions) (connectors.Source, *sql.DB) {
+	return func(t *testing.T, o connectortest.SourceOptions) (connectors.Source, *sql.DB) {
+		db, dsn := open(t)
+		src := newSource(t, sqlsource.Config{
+			Driver:       driver,
+			DSN:          sqlsource.DSN(dsn),
+			SettleDelay:  o.SettleDelay,
+			QueryTimeout: o.QueryTimeout,
+		})
+		return src, db
+	}
+}
+
+// closedAddr returns a 127.0.0.1 address nobody listens on, for outages.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
 }
 
 func sourceNow(ctx context.Context, src connectors.Source) (time.Time, error) {

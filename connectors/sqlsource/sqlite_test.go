@@ -14,17 +14,10 @@ import (
 // sqliteHarness runs the conformance suite on a SQLite file per case.
 func sqliteHarness() connectortest.SourceHarness {
 	return connectortest.SourceHarness{
-		Open: func(t *testing.T, o connectortest.SourceOptions) (connectors.Source, *sql.DB) {
+		Open: harnessOpen("sqlite", func(t *testing.T) (*sql.DB, string) {
 			path := filepath.Join(t.TempDir(), "source.db")
-			db := openSQLite(t, path)
-			src := newSource(t, sqlsource.Config{
-				Driver:       "sqlite",
-				DSN:          sqlsource.DSN(path),
-				SettleDelay:  o.SettleDelay,
-				QueryTimeout: o.QueryTimeout,
-			})
-			return src, db
-		},
+			return openSQLite(t, path), path
+		}),
 		Now:            sourceNow,
 		Placeholder:    func(int) string { return "?" },
 		TimestampType:  "DATETIME",
