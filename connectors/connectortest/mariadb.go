@@ -157,8 +157,8 @@ func startPrivateServer() (*mariaServer, error) {
 	// mariadbproc's defaults make the server fast and throw-away; these
 	// size it for many small databases and parallel tests.
 	proc, err := mariadbproc.Start(context.Background(), mariadbproc.Options{
-		Dir:         dir,
-		InstallArgs: []string{"--innodb-log-file-size=8M"},
+		Dir:      dir,
+		InitArgs: []string{"--innodb-log-file-size=8M"},
 		ExtraArgs: []string{
 			"--innodb-buffer-pool-size=256M",
 			"--innodb-log-file-size=8M",

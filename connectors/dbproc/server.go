@@ -67,18 +67,42 @@ func (s *Server) Stop() error {
 	return s.proc.Stop("")
 }
 
-// Prepare checks the options that every server has: dir is required
-// (pkg names the package in the error), and zero timeouts take the
-// defaults.
-func Prepare(pkg, dir string, startTimeout, stopTimeout *time.Duration) error {
-	if dir == "" {
+// Options says where and how to start a private server (mariadbproc and
+// pgproc use it as theirs).
+type Options struct {
+	// Dir holds the data directory (Dir/data), the socket, the server's log
+	// and its temporary files. It is created when missing. Required. For
+	// a server run as another user (PostgreSQL as root), every directory
+	// above it must be searchable by that user.
+	Dir string
+	// ExtraArgs are appended to the server's command line after the
+	// defaults, which they override (the last of a repeated flag wins).
+	ExtraArgs []string
+	// InitArgs are appended to the command that makes the data directory
+	// (mariadb-install-db, initdb), for settings fixed at that point.
+	InitArgs []string
+	// StartTimeout bounds the wait for the first connection;
+	// DefaultStartTimeout when zero.
+	StartTimeout time.Duration
+	// StopTimeout is how long Stop waits after the stop signal before it
+	// kills the server; DefaultStopTimeout when zero.
+	StopTimeout time.Duration
+	// RemoveDir makes Stop, and a Start that fails, remove Dir with all
+	// in it. Without it nothing is removed.
+	RemoveDir bool
+}
+
+// Prepare checks the options (pkg names the package in the error) and
+// gives zero timeouts their defaults.
+func (o *Options) Prepare(pkg string) error {
+	if o.Dir == "" {
 		return errors.New(pkg + ": Options.Dir is empty")
 	}
-	if *startTimeout <= 0 {
-		*startTimeout = DefaultStartTimeout
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
 	}
-	if *stopTimeout <= 0 {
-		*stopTimeout = DefaultStopTimeout
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = DefaultStopTimeout
 	}
 	return nil
 }

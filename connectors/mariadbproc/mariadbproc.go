@@ -33,28 +33,8 @@ const (
 // LogName is the server's error log inside Options.Dir.
 const LogName = "mariadb-error.log"
 
-// Options says where and how to start a server.
-type Options struct {
-	// Dir holds the data directory (Dir/data), the socket, the pid file,
-	// the error log and the server's temporary files. It is created when
-	// missing. Required.
-	Dir string
-	// ExtraArgs are appended to mariadbd's command line after the
-	// defaults, which they override (the last of a repeated flag wins).
-	ExtraArgs []string
-	// InstallArgs are appended to mariadb-install-db's command line, for
-	// settings fixed when the data directory is made.
-	InstallArgs []string
-	// StartTimeout bounds the wait for the first connection;
-	// DefaultStartTimeout when zero.
-	StartTimeout time.Duration
-	// StopTimeout is how long Stop waits after SIGTERM before it kills
-	// the server; DefaultStopTimeout when zero.
-	StopTimeout time.Duration
-	// RemoveDir makes Stop, and a Start that fails, remove Dir with all
-	// in it. Without it the package removes nothing.
-	RemoveDir bool
-}
+// Options says where and how to start a server; see dbproc.Options.
+type Options = dbproc.Options
 
 // Server is a running private mariadbd.
 type Server struct {
@@ -94,7 +74,7 @@ func defaultArgs(dir string, port int) []string {
 // initialisation and the wait, not the server's life: that ends with Stop
 // or with the calling process.
 func Start(ctx context.Context, opts Options) (srv *Server, err error) {
-	if err := dbproc.Prepare("mariadbproc", opts.Dir, &opts.StartTimeout, &opts.StopTimeout); err != nil {
+	if err := opts.Prepare("mariadbproc"); err != nil {
 		return nil, err
 	}
 	defer dbproc.RemoveOnError(&err, opts.Dir, opts.RemoveDir)
@@ -116,7 +96,7 @@ func Start(ctx context.Context, opts Options) (srv *Server, err error) {
 		"--skip-test-db",
 		"--skip-name-resolve",
 	}
-	args = append(args, opts.InstallArgs...)
+	args = append(args, opts.InitArgs...)
 	args = appendUser(args)
 	if out, err := exec.CommandContext(ctx, install, args...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%s: %w: %s", filepath.Base(install), err, dbproc.LastLines(out, 10))

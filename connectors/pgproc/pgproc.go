@@ -37,25 +37,8 @@ const LogName = "postgres.log"
 // is root.
 const SystemUser = "postgres"
 
-// Options says where and how to start a server.
-type Options struct {
-	// Dir holds the data directory (Dir/data), the unix socket and the
-	// server's log. It is created when missing. Required. When the caller
-	// is root, every directory above it must be searchable by SystemUser.
-	Dir string
-	// ExtraArgs are appended to postgres's command line after the
-	// defaults, which they override (the last of a repeated -c wins).
-	ExtraArgs []string
-	// StartTimeout bounds the wait for the first connection;
-	// DefaultStartTimeout when zero.
-	StartTimeout time.Duration
-	// StopTimeout is how long Stop waits after the fast-shutdown signal
-	// before it kills the server; DefaultStopTimeout when zero.
-	StopTimeout time.Duration
-	// RemoveDir makes Stop, and a Start that fails, remove Dir with all
-	// in it. Without it the package removes nothing.
-	RemoveDir bool
-}
+// Options says where and how to start a server; see dbproc.Options.
+type Options = dbproc.Options
 
 // Server is a running private postgres.
 type Server struct {
@@ -88,7 +71,7 @@ func defaultArgs(dir string, port int) []string {
 // initialisation and the wait, not the server's life: that ends with Stop
 // or with the calling process.
 func Start(ctx context.Context, opts Options) (srv *Server, err error) {
-	if err := dbproc.Prepare("pgproc", opts.Dir, &opts.StartTimeout, &opts.StopTimeout); err != nil {
+	if err := opts.Prepare("pgproc"); err != nil {
 		return nil, err
 	}
 	defer dbproc.RemoveOnError(&err, opts.Dir, opts.RemoveDir)
@@ -108,9 +91,9 @@ func Start(ctx context.Context, opts Options) (srv *Server, err error) {
 			return nil, fmt.Errorf("pgproc: hand %s to user %s: %w", opts.Dir, SystemUser, err)
 		}
 	}
-	cmd := exec.CommandContext(ctx, initdb,
-		"--pgdata="+filepath.Join(opts.Dir, "data"),
-		"--auth=trust", "--username=postgres", "-E", "UTF8", "--locale=C", "--no-sync")
+	initArgs := append([]string{"--pgdata=" + filepath.Join(opts.Dir, "data"),
+		"--auth=trust", "--username=postgres", "-E", "UTF8", "--locale=C", "--no-sync"}, opts.InitArgs...)
+	cmd := exec.CommandContext(ctx, initdb, initArgs...)
 	cmd.Dir = opts.Dir // not the caller's, which SystemUser may not enter
 	dbproc.SetProcAttr(cmd, as)
 	if out, err := cmd.CombinedOutput(); err != nil {
