@@ -94,6 +94,7 @@ type benchOptions struct {
 	cpuprofile string // of the hpgate run
 	memprofile string // of the hpgate run, half-way
 	baseProf   string // of the baseline run
+	envelope   bool   // the loop writes hpgate's envelope, not the bare row
 }
 
 func benchCmd() *cobra.Command {
@@ -129,6 +130,7 @@ machines, the ratio much less. The broker discards record bytes
 	f.IntVar(&o.repeat, "repeat", 1, "measure hpgate and the loop this many times each, alternating, and report the median runs")
 	f.IntVar(&o.partitions, "partitions", benchPartitions, "partitions of the topics")
 	f.StringVar(&o.only, "only", "", "run only hpgate or only baseline")
+	f.BoolVar(&o.envelope, "baseline-envelope", false, "the loop writes each row in hpgate's envelope (hash, HMAC key, source, times) instead of the bare row, to tell the contract's cost from hpgate's")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hpgate run to this file")
 	f.StringVar(&o.baseProf, "baseline-cpuprofile", "", "write a CPU profile of the baseline run to this file")
 	f.StringVar(&o.memprofile, "memprofile", "", "write a heap profile of the hpgate run, taken half-way, to this file")
@@ -272,6 +274,9 @@ func runBench(ctx context.Context, out, errOut io.Writer, o benchOptions) (err e
 			fmt.Fprintf(out, "baseline: %s → %s, batch %d…", benchTable, benchBaselineTopic, o.batch)
 			args := []string{"bench-baseline", "--dsn", db.dsn(), "--brokers", broker.addr, "--topic", benchBaselineTopic,
 				"--rows", strconv.Itoa(o.rows), "--batch-size", strconv.Itoa(o.batch)}
+			if o.envelope {
+				args = append(args, "--envelope")
+			}
 			if o.baseProf != "" && i == 0 {
 				args = append(args, "--cpuprofile", o.baseProf)
 			}
@@ -311,7 +316,7 @@ func runBench(ctx context.Context, out, errOut io.Writer, o benchOptions) (err e
 	hp, base := medianRun(hps), medianRun(bases)
 
 	fmt.Fprintln(out)
-	printBenchTable(out, hp, base)
+	printBenchTable(out, hp, base, o.envelope)
 	if o.repeat > 1 {
 		fmt.Fprintf(out, "medians of %d runs each; seconds per run: hpgate %s; baseline %s\n", o.repeat, runSeconds(hps), runSeconds(bases))
 	}
@@ -347,7 +352,7 @@ func medianRun(runs []benchResult) *benchResult {
 	return &m
 }
 
-func printBenchTable(out io.Writer, hp, base *benchResult) {
+func printBenchTable(out io.Writer, hp, base *benchResult, envelope bool) {
 	fmt.Fprintf(out, "%d-core machine, %s, GOMAXPROCS %d; lz4, acks=all\n", runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0))
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\trows\tseconds\trows/s\tµs/row\tpeak RSS MB\t")
@@ -365,7 +370,11 @@ func printBenchTable(out io.Writer, hp, base *benchResult) {
 	line("baseline", base)
 	_ = tw.Flush()
 	if hp != nil && base != nil && base.rate() > 0 {
-		fmt.Fprintf(out, "ratio hpgate/baseline: %.2f× rows/s (target ≥ 0.80×)\n", hp.rate()/base.rate())
+		target := "(target ≥ 0.80×)"
+		if envelope {
+			target = "(the loop writes hpgate's envelope: no target)"
+		}
+		fmt.Fprintf(out, "ratio hpgate/baseline: %.2f× rows/s %s\n", hp.rate()/base.rate(), target)
 	}
 	if hp != nil && hp.PeakRSS >= 0 {
 		fmt.Fprintf(out, "hpgate peak RSS: %.1f MB (target ≤ 100 MB)\n", float64(hp.PeakRSS)/(1<<20))
