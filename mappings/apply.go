@@ -166,6 +166,12 @@ func (m *Mapping) Apply(b *connectors.Batch, out *Result, now time.Time) error {
 				continue
 			}
 		}
+		if m.unknown != nil && op == "upsert" {
+			if rerr := m.unknown.check(st); rerr != nil {
+				out.reject(m, st, i, b, rerr)
+				continue
+			}
+		}
 		if rerr := out.mapRow(m, st, i, op, ingested); rerr != nil {
 			out.reject(m, st, i, b, rerr)
 		}

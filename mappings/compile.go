@@ -65,8 +65,9 @@ type Mapping struct {
 	op       *program
 	exprCols []int // ref ids the expressions read
 	identity *identityPlan
-	plans    []*fieldPlan // sorted by field name
-	occurred *fieldPlan   // the field that gives occurred_at, if any
+	unknown  *unknownCheck // undeclared pivot codes reject the row
+	plans    []*fieldPlan  // sorted by field name
+	occurred *fieldPlan    // the field that gives occurred_at, if any
 
 	envPrefix []byte // `{"schema":"…","id":"`
 	envSource []byte // `","county":"…","source":{"system":…,"connector":…,"mapping":…,"position":"`
@@ -179,6 +180,8 @@ type compiler struct {
 	errs yamlfile.Errors
 	m    *Mapping
 	spec *fileSpec
+	// query is the SELECT generated from detail and lookups, if any.
+	query string
 }
 
 func (c *compiler) errorf(path []string, format string, args ...any) {
@@ -236,6 +239,8 @@ func Compile(doc *yamlfile.Document, opts Options) (*Mapping, yamlfile.Errors) {
 	c.expressions()
 	c.fields(tables)
 	c.fixtures()
+	c.expressionColumns()
+	c.multiTable()
 	if len(c.errs) > 0 {
 		c.errs.Sort()
 		return nil, c.errs
@@ -680,16 +685,13 @@ func (c *compiler) finish(opts Options) {
 		TimestampColumn: s.Cursor.Timestamp, TimestampFallback: s.Cursor.FallbackTimestamp, KeyColumns: s.Cursor.Keys,
 		Columns: slices.Clone(m.columns),
 	}
-	// Expressions read columns by name: add every column they mention.
-	for _, p := range []*program{m.filter, m.op} {
-		c.exprRefs(p)
+	if c.query != "" {
+		// The generated SELECT names exactly the columns the mapping
+		// reads; the source selects them all (hpgate_q.*), so their
+		// names are never quoted, and folded by the database like the
+		// unquoted names of the query.
+		m.Stream.Table, m.Stream.Query, m.Stream.Columns = "", c.query, nil
 	}
-	for _, p := range m.plans {
-		c.exprRefs(p.prog)
-	}
-	slices.Sort(m.exprCols)
-	m.exprCols = slices.Compact(m.exprCols)
-	m.Stream.Columns = slices.Clone(m.columns)
 
 	h := sha256.New()
 	fmt.Fprintf(h, "table=%s\nquery=%s\nmode=%s\nts=%s\nkeys=%s\nfilter=%s\n",
@@ -719,6 +721,20 @@ func (c *compiler) finish(opts Options) {
 		{Key: "county", Value: []byte(m.County)},
 		{Key: "source_system", Value: []byte(m.System)},
 	}
+}
+
+// expressionColumns adds every column the expressions mention: they read
+// columns by name.
+func (c *compiler) expressionColumns() {
+	m := c.m
+	for _, p := range []*program{m.filter, m.op} {
+		c.exprRefs(p)
+	}
+	for _, p := range m.plans {
+		c.exprRefs(p.prog)
+	}
+	slices.Sort(m.exprCols)
+	m.exprCols = slices.Compact(m.exprCols)
 }
 
 func (c *compiler) exprRefs(p *program) {

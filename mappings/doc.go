@@ -16,7 +16,9 @@
 //	system: insurance                # his | public_health | insurance | registry
 //	source: jimo-ins                 # the source instance in the config file
 //	entity: settlement               # the canonical entity produced
-//	table: YB_JSXX                   # the source table or view
+//	table: YB_JSXX                   # the source table or view (or query: a SELECT)
+//	detail: …                        # optional: a detail table pivoted into columns (below)
+//	lookups: …                       # optional: dictionary tables joined (below)
 //	time_zone: "+08:00"              # zone of naive DATE/DATETIME values (default +08:00)
 //	cursor:
 //	  mode: incremental              # incremental (timestamp + keys) | snapshot
@@ -51,6 +53,85 @@
 //	  - name: bad check digit is rejected
 //	    row: {JSID: JS002, SFZH: "110105194912310021", ...}
 //	    reject: {field: person_key, code: bad_check_digit}
+//
+// # Several tables: detail pivots and dictionary lookups
+//
+// A mapping on a header table may pivot one detail table into columns and
+// join the source system's dictionary tables, without writing SQL:
+//
+//	table: SETL_D                    # the header: cursor, keys and record id stay its own
+//	detail:                          # several rows per header row, one per payer layer
+//	  table: FUND_DETAIL
+//	  on: {SETL_ID: SETL_ID}         # header column: detail column (several are ANDed)
+//	  where: {VALI_FLAG: "1"}        # optional constant conditions (null: IS NULL)
+//	  pivot:
+//	    key: FUND_PAY_TYPE           # the detail column holding the layer code
+//	    value: FUND_PAYAMT           # the amount
+//	    aggregate: sum               # sum (default) | min | max | count
+//	    columns:                     # code: the column it becomes
+//	      "310100": FUND_BASIC       #   基本医疗保险统筹基金
+//	      "390200": FUND_SERIOUS     #   大病保险
+//	      "610100": FUND_AID         #   医疗救助
+//	      "620100": FUND_OTHER       #   codes sharing a column are aggregated together
+//	      "999997": FUND_OTHER
+//	    ignore: ["510100"]           # known codes deliberately left out
+//	    unknown: reject              # reject (default) | ignore: any other code
+//	lookups:                         # LEFT JOINs to dictionary tables
+//	  - table: DICT_HOSP
+//	    on: {HOSP_CODE: CODE}        # header column: dictionary column
+//	    where: {STOP_DATE: null}     # optional, to keep one entry per code
+//	    columns: {LV: HOSP_LV}       # dictionary column: the column it becomes
+//	fields:
+//	  basic_insurance: FUND_BASIC    # pivot and lookup columns are used like any column
+//	  facility_level: {column: HOSP_LV, code: facility_level}
+//
+// hpgate compiles this into one SELECT over the header, which the source
+// reads as it reads a `query:` (so the two cannot be combined): the header
+// columns the mapping reads, one correlated scalar subquery per pivot column
+// (`(SELECT SUM(d.FUND_PAYAMT) FROM FUND_DETAIL d WHERE d.SETL_ID =
+// h.SETL_ID AND d.VALI_FLAG = '1' AND d.FUND_PAY_TYPE = '310100') AS
+// FUND_BASIC`), and `LEFT JOIN DICT_HOSP l1 ON l1.CODE = h.HOSP_CODE …`
+// per lookup. The same SQL runs on MySQL, MariaDB, PostgreSQL, SQLite,
+// Oracle and SQL Server: names are written unquoted, so every table and
+// column must be a plain identifier (letters, digits, _, $, #; a table may
+// be schema.table; $ and # only work on Oracle and SQL Server) and is
+// folded by the database like any unquoted name — write names as the
+// database stores them (upper case on Oracle, lower case on PostgreSQL).
+// A column named by a reserved word (LEVEL, DATE, USER on Oracle) needs
+// quoting this form does not do: read it through a view or a `query:`.
+// Codes and constants are string literals ('310100'); a backslash or a
+// control character in them is refused.
+//
+// A layer without detail rows gives NULL (the field is absent, or takes
+// its rule's `default`); a header without any detail row still maps. A
+// missing dictionary entry leaves the lookup columns NULL and never drops
+// the row, but a code with two entries repeats the row: use `where` so the
+// dictionary has one entry per code. With `unknown: reject` a detail code
+// that is neither under columns nor under ignore rejects the row (code
+// unknown_code, naming the code), so a new fund type is never silently
+// lost; the generated SELECT reads the code into the column
+// hpgate_unknown, which a fixture sets to test that rejection. Fixtures
+// give pivot and lookup columns by their output names, like any column.
+//
+// Errors found at compile time, each at its line and column: detail or
+// lookups with `query:`, a name that is not a plain identifier, an output
+// column declared twice (case-insensitively) or never used by a rule, an
+// output column that clashes with a header column of the cursor or of an
+// `on`, a pivot without key, value or columns, an unknown aggregate.
+//
+// The cursor stays on the header's timestamp and keys, so the checkpoint
+// fingerprint is that of the header table: adding a pivot column or a
+// lookup does not stop the mapping. A detail or dictionary row changed
+// later without touching the header's timestamp is not seen until the
+// header changes. Where the detail table is written after its header (or
+// corrected later), read it with a `query:` whose timestamp covers both,
+// e.g. GREATEST(h.UPDT_TIME, COALESCE((SELECT MAX(d.UPDT_TIME) FROM
+// FUND_DETAIL d WHERE d.SETL_ID = h.SETL_ID), h.UPDT_TIME)) AS CURSOR_TIME
+// (the COALESCE because GREATEST with a NULL is NULL on MySQL and Oracle;
+// no index serves this cursor, so it scans), or with `cursor: {mode:
+// snapshot}`, which compares every row at each poll.
+// For speed the detail table needs an index on its `on` columns (and the
+// pivot key), and each dictionary one on its `on` columns.
 //
 // # Field rules
 //

@@ -23,6 +23,8 @@ type fileSpec struct {
 	Entity      string                   `yaml:"entity"`
 	Table       string                   `yaml:"table"`
 	Query       string                   `yaml:"query"`
+	Detail      *detailSpec              `yaml:"detail"`
+	Lookups     []lookupSpec             `yaml:"lookups"`
 	TimeZone    string                   `yaml:"time_zone"`
 	Cursor      cursorSpec               `yaml:"cursor"`
 	Filter      string                   `yaml:"filter"`

@@ -258,7 +258,8 @@ func TestFixtureFailureIsReadable(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, p := range []string{"testdata/bench/settlement.yaml", "testdata/good/registry-person.yaml", "testdata/bad/many-errors.bad.yaml", "testdata/bad/types.bad.yaml"} {
+	for _, p := range []string{"testdata/bench/settlement.yaml", "testdata/good/registry-person.yaml", "testdata/bad/many-errors.bad.yaml", "testdata/bad/types.bad.yaml",
+		"testdata/good/ins-settlement-fund.yaml", "testdata/bad/multitable.bad.yaml"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

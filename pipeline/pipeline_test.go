@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -53,6 +54,7 @@ type env struct {
 	maps    string
 	logs    *syncBuffer // every log line of the parts, at debug level
 	quiet   []string    // the source's quiet hours
+	driver  string      // the source's driver; "" is mysql
 }
 
 func newEnv(t *testing.T) *env {
@@ -89,7 +91,7 @@ func (e *env) start(mapsPath string) (p *pipeline.Pipeline, store *checkpoint.St
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: "mysql", DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00", QuietHours: e.quiet}, log)
+	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: cmp.Or(e.driver, "mysql"), DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00", QuietHours: e.quiet}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 )
 
-//go:embed 370282-jimo 421221-jiayu
+//go:embed 360730-ningdu 370282-jimo 421221-jiayu
 var packs embed.FS
 
 // FS returns the packs, one directory each.
