@@ -6,25 +6,48 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
 )
 
 func checkCmd() *cobra.Command {
 	var configPath string
+	var live bool
 	cmd := &cobra.Command{
-		Use:   "check [-c CONFIG] [PATH…]",
+		Use:   "check [-c CONFIG [--live]] [PATH…]",
 		Short: "Validate the config file and mapping files",
 		Long: `Validates mapping files (and, with -c, the config file and the mappings
 it names) without touching any source or broker. Every problem is printed
-as path:line:col: message; exit status 1 when there is any.`,
+as path:line:col: message; exit status 1 when there is any. Warnings
+(path:line:col: warning: …) are printed too but do not fail the check.
+
+A mapping's custom query is checked as SQL: one SELECT (or WITH … SELECT),
+no bind placeholders, no trailing ';', no ORDER BY, LIMIT or FETCH at its
+top level, and the cursor and mapped columns in its select list.
+
+With --live (and -c), every mapping's source is opened and its first page
+is run (at most one row, read and discarded), which reports missing tables,
+columns and privileges, and the indexes of each table are read: a cursor
+that no index serves is a warning naming the CREATE INDEX to add.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if live && configPath == "" {
+				return errors.New("--live needs the config file (-c): it names the sources")
+			}
 			if configPath == "" && len(args) == 0 {
 				args = []string{"."}
 			}
-			errs := checkFiles(configPath, args)
+			var errs, warns yamlfile.Errors
+			if configPath != "" {
+				errs, warns = checkConfig(cmd, configPath, args, live)
+			} else {
+				errs, warns = checkFiles(args)
+			}
 			for _, e := range errs {
 				fmt.Fprintln(cmd.OutOrStdout(), e)
+			}
+			for _, w := range warns {
+				fmt.Fprintln(cmd.OutOrStdout(), w)
 			}
 			if len(errs) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d problem(s)\n", len(errs))
@@ -35,22 +58,49 @@ as path:line:col: message; exit status 1 when there is any.`,
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "", "config file (also checks the mappings it names)")
+	cmd.Flags().BoolVar(&live, "live", false, "also open every mapping's source and try its first page and indexes (needs -c)")
 	return cmd
 }
 
-// checkFiles validates the config (when given) and the mapping files.
-func checkFiles(configPath string, paths []string) yamlfile.Errors {
-	var errs yamlfile.Errors
-	if configPath != "" {
-		errs = append(errs, checkConfig(configPath, paths)...)
-		return errs
-	}
-	if _, err := mappings.Load(mappings.Options{}, paths...); err != nil {
+// checkFiles validates mapping files without a config.
+func checkFiles(paths []string) (errs, warns yamlfile.Errors) {
+	ms, err := mappings.Load(mappings.Options{}, paths...)
+	if err != nil {
 		var perrs yamlfile.Errors
 		if errors.As(err, &perrs) {
-			return perrs
+			return perrs, nil
 		}
-		return yamlfile.Errors{{File: paths[0], Msg: err.Error()}}
+		return yamlfile.Errors{{File: paths[0], Msg: err.Error()}}, nil
 	}
-	return nil
+	for _, m := range ms {
+		e, w := placeFindings(m, sqlsource.CheckStream("", m.Stream))
+		errs, warns = append(errs, e...), append(warns, w...)
+	}
+	return errs, warns
+}
+
+// placeFindings places a check's findings on a mapping at its query key
+// (or table key, or source key), warnings marked as such.
+func placeFindings(m *mappings.Mapping, findings []error) (errs, warns yamlfile.Errors) {
+	if len(findings) == 0 {
+		return nil, nil
+	}
+	line, col := m.SourceLine, m.SourceCol
+	if doc, perrs := yamlfile.ReadFile(m.File); len(perrs) == 0 {
+		for _, key := range []string{"query", "table"} {
+			if n := doc.LookupKey(key); n != nil && n.Value == key {
+				line, col = n.Line, n.Column
+				break
+			}
+		}
+	}
+	for _, f := range findings {
+		var w *sqlsource.Warning
+		if errors.As(f, &w) {
+			warns = append(warns, &yamlfile.PosError{File: m.File, Line: line, Col: col, Msg: "warning: mapping " + m.Name + ": " + f.Error()})
+			continue
+		}
+		errs = append(errs, &yamlfile.PosError{File: m.File, Line: line, Col: col, Msg: "mapping " + m.Name + ": " + f.Error()})
+	}
+	return errs, warns
 }

@@ -38,6 +38,10 @@ type SourceHarness struct {
 	// BytesLiteral renders bytes as an SQL literal; nil means X'…'.
 	BytesLiteral func([]byte) string
 
+	// EmptyBytesAreNull is set for databases that store an empty RAW or
+	// string as NULL (Oracle): the empty value then reads back as nil.
+	EmptyBytesAreNull bool
+
 	// SlowQuery is a SELECT, used as a Stream.Query, with a column ts
 	// (text in the "2006-01-02 15:04:05" layout, in the past) and an
 	// integer column id, that takes at least 30 s to return a row.
@@ -565,6 +569,9 @@ func suiteBytes(t *testing.T, h SourceHarness) {
 	got, _ := e.readAll(connectors.Stream{Name: "suite-bytes", Table: "people", TimestampColumn: "ts", KeyColumns: []string{"id"}}, "", 2)
 	wantIDs(t, "rows", got, 1, 2, 3, 4)
 	for i, r := range got {
+		if len(values[i]) == 0 && h.EmptyBytesAreNull && r.all["raw"] == nil {
+			continue
+		}
 		raw, ok := r.all["raw"].([]byte)
 		if !ok {
 			t.Fatalf("row %d: raw is %T, want []byte", i+1, r.all["raw"])

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	go_ora "github.com/sijms/go-ora/v2"
 
 	"github.com/hpgate/hpgate/connectors"
 )
@@ -74,6 +78,13 @@ type Config struct {
 	// PollInterval is how long the pipeline waits after an empty batch;
 	// the source itself does not use it. The default is 30s.
 	PollInterval time.Duration
+
+	// ServerVersion is the database server's version where the SQL
+	// depends on it: for oracle 11 (ROWNUM paging) or 12 and later
+	// (FETCH FIRST), for sqlserver 2008 or 2008R2 (TOP) or 2012 and later
+	// (OFFSET … FETCH). Empty or "auto", the default, reads it from the
+	// server at the first read. Other drivers take none.
+	ServerVersion string
 }
 
 // FieldError is a problem with one config key. Key is the YAML key
@@ -132,12 +143,22 @@ func (c Config) validate(checkDSN bool) (validated, []error) {
 	if err != nil {
 		errs = append(errs, &FieldError{Key: "driver", Err: err})
 	}
+	if c.ServerVersion != "" {
+		if _, ok := d.(configurable); !ok && d != nil {
+			errs = append(errs, fieldErr("server_version", "the %s driver takes no server_version", c.Driver))
+		}
+	}
 	v.d = d
 	if checkDSN && strings.TrimSpace(string(c.DSN)) == "" {
 		errs = append(errs, fieldErr("dsn", "empty"))
 	}
 	if v.zone, err = parseZone(c.TimeZone); err != nil {
 		errs = append(errs, &FieldError{Key: "time_zone", Err: err})
+	}
+	if cd, ok := d.(configurable); ok && v.zone != nil {
+		if v.d, err = cd.configure(v.zone, c.ServerVersion); err != nil {
+			errs = append(errs, &FieldError{Key: "server_version", Err: err})
+		}
 	}
 	if c.QueryTimeout < 0 {
 		errs = append(errs, fieldErr("query_timeout", "must be positive, got %v", c.QueryTimeout))
@@ -250,11 +271,25 @@ type FileConfig struct {
 	QuietHours    []string       `yaml:"quiet_hours"`
 	BatchSize     int            `yaml:"batch_size"`
 	PollInterval  time.Duration  `yaml:"poll_interval"`
+	ServerVersion string         `yaml:"server_version"`
+
+	// Instead of a DSN, oracle and sqlserver sources may name the server
+	// and read only the password from the environment or a file.
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"`
+	Service      string `yaml:"service"`  // oracle service name
+	Database     string `yaml:"database"` // sqlserver database
+	User         string `yaml:"user"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Config resolves the block into a Config for driver: it reads the DSN
 // from the environment variable dsn_env or the file dsn_file (exactly one
-// must be set; surrounding white space is dropped). Every problem is
+// must be set; surrounding white space is dropped), or, for oracle and
+// sqlserver, builds it from host, port, service (oracle) or database
+// (sqlserver), user and the password read from password_env or
+// password_file. Every problem is
 // returned, as *FieldError values joined.
 func (fc FileConfig) Config(driver string) (Config, error) {
 	cfg, errs := fc.resolve(driver)
@@ -275,6 +310,7 @@ func (fc FileConfig) resolve(driver string) (Config, []error) {
 		QuietHours:    fc.QuietHours,
 		BatchSize:     fc.BatchSize,
 		PollInterval:  fc.PollInterval,
+		ServerVersion: fc.ServerVersion,
 	}
 	if fc.SettleDelay != nil {
 		cfg.SettleDelay = *fc.SettleDelay
@@ -289,6 +325,14 @@ func (fc FileConfig) resolve(driver string) (Config, []error) {
 		cfg.QueryTimeout = 0
 	}
 	switch {
+	case fc.Host != "" || fc.User != "" || fc.PasswordEnv != "" || fc.PasswordFile != "":
+		if fc.DSNEnv != "" || fc.DSNFile != "" {
+			errs = append(errs, fieldErr("host", "give dsn_env or dsn_file, or host, user and password_env, not both"))
+			break
+		}
+		dsn, more := fc.buildDSN(driver)
+		errs = append(errs, more...)
+		cfg.DSN = dsn
 	case fc.DSNEnv != "" && fc.DSNFile != "":
 		errs = append(errs, fieldErr("dsn_env", "set dsn_env or dsn_file, not both"))
 	case fc.DSNEnv != "":
@@ -310,6 +354,68 @@ func (fc FileConfig) resolve(driver string) (Config, []error) {
 		errs = append(errs, fieldErr("dsn_env", "set dsn_env or dsn_file: secrets are never written in the config"))
 	}
 	return cfg, errs
+}
+
+// buildDSN builds an oracle or sqlserver DSN from the server's parts and a
+// password read from password_env or password_file.
+func (fc FileConfig) buildDSN(driver string) (DSN, []error) {
+	var errs []error
+	if driver != "oracle" && driver != "sqlserver" {
+		return "", []error{fieldErr("host", "host, user and password_env are for the oracle and sqlserver drivers; give dsn_env or dsn_file")}
+	}
+	if fc.Host == "" {
+		errs = append(errs, fieldErr("host", "missing: name the database server"))
+	}
+	if fc.User == "" {
+		errs = append(errs, fieldErr("user", "missing: name the database user"))
+	}
+	if fc.Port < 0 || fc.Port > 65535 {
+		errs = append(errs, fieldErr("port", "%d is not a TCP port", fc.Port))
+	}
+	switch {
+	case driver == "oracle" && fc.Service == "":
+		errs = append(errs, fieldErr("service", "missing: name the Oracle service (e.g. ORCLPDB1)"))
+	case driver == "oracle" && fc.Database != "":
+		errs = append(errs, fieldErr("database", "oracle sources name a service, not a database"))
+	case driver == "sqlserver" && fc.Service != "":
+		errs = append(errs, fieldErr("service", "sqlserver sources name a database, not a service"))
+	}
+	var password string
+	switch {
+	case fc.PasswordEnv != "" && fc.PasswordFile != "":
+		errs = append(errs, fieldErr("password_env", "set password_env or password_file, not both"))
+	case fc.PasswordEnv != "":
+		if password = os.Getenv(fc.PasswordEnv); password == "" {
+			errs = append(errs, fieldErr("password_env", "environment variable %s is unset or empty", fc.PasswordEnv))
+		}
+	case fc.PasswordFile != "":
+		b, err := os.ReadFile(fc.PasswordFile)
+		if err != nil {
+			errs = append(errs, &FieldError{Key: "password_file", Err: err})
+		} else if password = strings.TrimRight(string(b), "\r\n"); password == "" {
+			errs = append(errs, fieldErr("password_file", "%s is empty", fc.PasswordFile))
+		}
+	default:
+		errs = append(errs, fieldErr("password_env", "set password_env or password_file: secrets are never written in the config"))
+	}
+	if len(errs) > 0 {
+		return "", errs
+	}
+	port := fc.Port
+	if driver == "oracle" {
+		if port == 0 {
+			port = 1521
+		}
+		return DSN(go_ora.BuildUrl(fc.Host, port, fc.Service, fc.User, password, nil)), nil
+	}
+	if port == 0 {
+		port = 1433
+	}
+	u := url.URL{Scheme: "sqlserver", User: url.UserPassword(fc.User, password), Host: net.JoinHostPort(fc.Host, strconv.Itoa(port))}
+	if fc.Database != "" {
+		u.RawQuery = url.Values{"database": {fc.Database}}.Encode()
+	}
+	return DSN(u.String()), nil
 }
 
 // Factory returns the connectors.SourceFactory of driver, one of Drivers().

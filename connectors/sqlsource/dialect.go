@@ -13,9 +13,11 @@ import (
 // function of its arguments (keyset_test.go tests the SQL with no database).
 //
 // Adding a database: write dialect_<name>.go with a type implementing this
-// interface, add it to lookupDialect and Drivers below, add its golden cases to
-// keyset_test.go, and run connectortest.SourceSuite against it (live, or
-// gated on an HPGATE_TEST_<NAME>_DSN variable where no server can run here).
+// interface (and the optional ones below where the database needs them),
+// add it to lookupDialect and Drivers below, add it to testDialects in
+// keyset_test.go (golden SQL) and to checkquery_test.go, and run
+// connectortest.SourceSuite against it (live, or gated on an
+// HPGATE_TEST_<NAME>_DSN variable where no server can run here).
 type dialect interface {
 	// open validates dsn and returns a lazily connecting pool: it must
 	// not dial. It sets the session options the source relies on (time
@@ -65,11 +67,75 @@ type dialect interface {
 	// checks (bad connection, network, timeout) did not classify, is an
 	// outage worth retrying rather than a mistake.
 	transient(err error) bool
+
+	// indexQuery returns a query of the indexes of table (as written in
+	// the mapping, possibly schema-qualified): one row per index column,
+	// (index name, column name), ordered by index then position in it.
+	// hpgate check --live reads it to tell whether an index serves the
+	// cursor.
+	indexQuery(table string) stmt
+}
+
+// Optional parts of a dialect.
+//
+// A dialect whose cursor read-back and binds depend on each cursor column's
+// type (Oracle: TO_CHAR/TO_DATE with a fixed format per DATE, TIMESTAMP or
+// TIMESTAMP WITH TIME ZONE; SQL Server: CONVERT style 121 per datetime
+// type) implements cursorTyper. The Source then describes the cursor
+// columns once per stream (a zero-row SELECT of them) and renders the page
+// statements with the expressions typedCursor returns, instead of
+// cursorExpr and bare placeholders. Binding a value as the column's own
+// type is what keeps the comparison on the column's index: Oracle compares
+// a DATE column with a TIMESTAMP bind by converting every row's DATE (a
+// full scan), and SQL Server 2016+ compares datetime with a datetime2
+// bind in the exact 1/300 s ticks, so a rounded value never matches.
+type cursorTyper interface {
+	typedCursor(col string, ct colType, ts bool) typedCursor
+}
+
+// colType is what a dialect learns of a described column.
+type colType struct {
+	name  string // sql.ColumnType.DatabaseTypeName
+	scale int64  // fraction digits of time types, when known
+	known bool   // scale is known
+}
+
+func colTypeOf(ct *sql.ColumnType) colType {
+	t := colType{name: ct.DatabaseTypeName()}
+	if _, scale, ok := ct.DecimalSize(); ok {
+		t.scale, t.known = scale, true
+	}
+	return t
+}
+
+// typedCursor is how one cursor column is read back and bound.
+type typedCursor struct {
+	read   string                 // select-list expression reading col
+	value  func(ph string) string // wraps the placeholder of a cursor value; nil: bare
+	cutoff func(ph string) string // wraps the cut-off's placeholder (timestamp column); nil: bare
+}
+
+// configurable is implemented by dialects that take settings of the
+// Config: the source's zone (rendered into SQL) and the server version
+// (server_version: a number, or "auto" or "" to detect it).
+type configurable interface {
+	configure(zone *time.Location, serverVersion string) (dialect, error)
+}
+
+// versioned is implemented by dialects whose SQL depends on the server
+// version. When versionKnown is false the Source runs versionQuery once,
+// at its first read, and continues with withServerVersion of its single
+// value (nil when the query failed for lack of privilege: the dialect then
+// picks the form every version accepts).
+type versioned interface {
+	versionKnown() bool
+	versionQuery() string
+	withServerVersion(v any) (dialect, error)
 }
 
 // Drivers returns the names of the supported database drivers, for
 // registering one factory each (see Factory).
-func Drivers() []string { return []string{"mysql", "postgres", "sqlite"} }
+func Drivers() []string { return []string{"mysql", "oracle", "postgres", "sqlite", "sqlserver"} }
 
 func lookupDialect(driver string) (dialect, error) {
 	switch driver {
@@ -79,6 +145,10 @@ func lookupDialect(driver string) (dialect, error) {
 		return postgresDialect{}, nil
 	case "sqlite":
 		return sqliteDialect{}, nil
+	case "oracle":
+		return oracleDialect{}, nil
+	case "sqlserver":
+		return sqlserverDialect{}, nil
 	}
 	return nil, fmt.Errorf("unknown driver %q (known: %s)", driver, strings.Join(Drivers(), ", "))
 }
@@ -115,4 +185,13 @@ func clockValue(v any) (time.Time, error) {
 	default:
 		return time.Time{}, fmt.Errorf("database clock returned %T", v)
 	}
+}
+
+// splitTable splits a possibly schema-qualified table name ("his.settlement")
+// into its schema ("" when none) and name.
+func splitTable(table string) (schema, name string) {
+	if i := strings.LastIndex(table, "."); i >= 0 {
+		return table[:i], table[i+1:]
+	}
+	return "", table
 }

@@ -175,3 +175,12 @@ func relabel(t time.Time, zone *time.Location) time.Time {
 	h, mi, s := t.Clock()
 	return time.Date(y, mo, d, h, mi, s, t.Nanosecond(), zone)
 }
+
+func (mysqlDialect) indexQuery(table string) stmt {
+	schema, name := splitTable(table)
+	const q = "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX"
+	if schema == "" {
+		return stmt{text: fmt.Sprintf(q, "DATABASE()"), args: []any{name}}
+	}
+	return stmt{text: fmt.Sprintf(q, "?"), args: []any{schema, name}}
+}

@@ -167,3 +167,17 @@ func postgresTransientError(code string) bool {
 	}
 	return false
 }
+
+// indexQuery reads pg_index without LATERAL or WITH ORDINALITY, which
+// older PostgreSQL-compatible servers lack; expression columns read as
+// "(expression)".
+func (d postgresDialect) indexQuery(table string) stmt {
+	return stmt{
+		text: "SELECT i.relname, COALESCE(a.attname, '(expression)') FROM pg_index x" +
+			" JOIN pg_class i ON i.oid = x.indexrelid" +
+			" JOIN generate_series(0, 31) AS k(n) ON k.n < x.indnatts" +
+			" LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k.n]" +
+			" WHERE x.indrelid = CAST($1 AS regclass) ORDER BY i.relname, k.n",
+		args: []any{quoteName(d, table)},
+	}
+}

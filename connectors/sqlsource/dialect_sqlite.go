@@ -89,3 +89,17 @@ func (sqliteDialect) transient(err error) bool {
 	}
 	return false
 }
+
+// indexQuery lists the table's indexes and, as the index "rowid", an
+// INTEGER PRIMARY KEY, which is the rowid that orders the table itself.
+func (sqliteDialect) indexQuery(table string) stmt {
+	_, name := splitTable(table)
+	return stmt{
+		text: "SELECT name, col FROM (" +
+			"SELECT 'rowid' AS name, name AS col, 0 AS seq FROM pragma_table_info(?1)" +
+			" WHERE pk = 1 AND upper(type) = 'INTEGER' AND (SELECT COUNT(*) FROM pragma_table_info(?1) WHERE pk > 0) = 1" +
+			" UNION ALL SELECT il.name, ii.name, ii.seqno FROM pragma_index_list(?1) AS il, pragma_index_info(il.name) AS ii" +
+			") ORDER BY name, seq",
+		args: []any{name},
+	}
+}

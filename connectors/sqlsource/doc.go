@@ -2,8 +2,25 @@
 // and IT staff's queries page by page, for every SQL database hpgate
 // supports, and implements connectors.Source. Only the dialect differs
 // between databases (MySQL and MariaDB, PostgreSQL and its compatibles,
-// SQLite; Oracle and SQL Server to come). It writes nothing, keeps no position (the pipeline
-// owns positions and passes them in) and does not import the pipeline.
+// SQLite, Oracle, SQL Server). It writes nothing, keeps no position (the
+// pipeline owns positions and passes them in) and does not import the
+// pipeline.
+//
+// # Supported databases
+//
+//	driver     database and versions                          tested here
+//	mysql      MySQL 5.6, 5.7, 8.0; MariaDB 10.3+               live (MariaDB), golden SQL
+//	postgres   PostgreSQL 10+; Kingbase, openGauss (PG mode)    live (PostgreSQL), golden SQL
+//	sqlite     SQLite 3 (modernc.org/sqlite)                    live, golden SQL
+//	oracle     Oracle 11g R2 (ROWNUM), 12c, 19c (FETCH FIRST);  golden SQL, driver value
+//	           ZHS16GBK and AL32UTF8 database character sets    conversions; live with HPGATE_TEST_ORACLE_DSN
+//	sqlserver  SQL Server 2008 and 2008 R2 (TOP), 2012+, 2019   golden SQL, driver value
+//	           (OFFSET FETCH); Chinese_PRC_* collations         conversions; live with HPGATE_TEST_MSSQL_DSN
+//
+// Kingbase and openGauss speak the PostgreSQL protocol and are read with
+// the postgres driver in their PostgreSQL compatibility mode; the index
+// query of hpgate check --live avoids LATERAL and WITH ORDINALITY for
+// them. Their Oracle modes are not supported.
 //
 // # Keyset reads
 //
@@ -65,7 +82,12 @@
 //
 // # Values
 //
-// Rows hold what the driver returns: with mysql, []byte for text, DECIMAL
+// Rows hold what the driver returns, with the dialect's conversions: see
+// each dialect's type comment for Oracle (NUMBER as exact decimal text,
+// CHAR trimmed, text decoded from the database character set by go-ora)
+// and SQL Server (DECIMAL and MONEY as exact text, VARCHAR decoded from
+// the collation's code page by go-mssqldb, uniqueidentifier as text). With
+// mysql, []byte for text, DECIMAL
 // and dates (the session reads results in the binary character set, so
 // text is the bytes stored: UTF-8 from utf8mb4 columns, GBK bytes from gbk
 // columns and from latin1 columns that legacy programs filled with GBK;
@@ -74,13 +96,32 @@
 // owns, and rows are carved from slabs, so a page costs a few allocations
 // beyond those the driver makes.
 //
+// Oracle and SQL Server dialects describe the cursor columns once per
+// stream (a zero-row SELECT of them) and read and bind each by its type
+// with a fixed format (TO_CHAR/TO_DATE, CONVERT style 121), so a cursor
+// value binds back as the column's own type and the comparison uses the
+// index; see dialect_oracle.go and dialect_sqlserver.go. Their paging form
+// depends on the server version (server_version, or read from the server
+// at the first read).
+//
+// # Checks
+//
+// CheckStream checks a custom query without a database (one SELECT, no
+// placeholders, no top-level ORDER BY or limit, cursor columns selected);
+// Source.CheckLive runs a stream's first page on the database and reads
+// the table's indexes (information_schema.STATISTICS, pg_index,
+// ALL_IND_COLUMNS, sys.index_columns, pragma index_list) to warn when none
+// leads with the cursor columns. hpgate check calls both.
+//
 // # Adding a dialect
 //
 // Write dialect_<name>.go implementing the dialect interface of dialect.go:
 // open (validate the DSN and set session options, without dialling),
 // placeholders, identifier quoting, the limit clause, the cursor read-back
 // expression, the UTC clock query, the cut-off's bind type, the per-column
-// value conversion and the driver's transient errors. The paging SQL itself
+// value conversion, the driver's transient errors and the index query;
+// and, where the database needs them, cursorTyper (binds by column type),
+// configurable and versioned (server version). The paging SQL itself
 // is shared (keyset.go). Then add it to lookupDialect and Drivers, add it to
 // the golden SQL of keyset_test.go, and run connectortest.SourceSuite
 // against it, live where a server can run here and gated on an

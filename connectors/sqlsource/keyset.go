@@ -37,9 +37,15 @@ type plan struct {
 	cursor      []string // timestamp column (incremental) then key columns
 	cursorSQL   []string // the same as SQL: quoted, the timestamp with its fallback
 	from        string   // quoted table, or the custom query as a derived table
+	columns     string   // the stream columns of the select list
 	selectList  string   // stream columns, then the cursor copies
 	order       string   // " ORDER BY …"
 	where       string   // "(…)" or ""
+
+	// Set by typed for dialects that bind by column type (cursorTyper);
+	// nil entries bind bare placeholders.
+	valueWrap  []func(string) string
+	cutoffWrap func(string) string
 }
 
 // newPlan validates st and prepares the parts of its statements. Its errors
@@ -113,12 +119,12 @@ func newPlan(d dialect, st connectors.Stream) (*plan, error) {
 	default:
 		b.WriteString(queryAlias + ".*")
 	}
+	p.columns = b.String()
+	reads := make([]string, len(p.cursorSQL))
 	for i, c := range p.cursorSQL {
-		b.WriteString(", ")
-		b.WriteString(d.cursorExpr(c, p.incremental && i == 0))
-		b.WriteString(" AS " + cursorAlias + strconv.Itoa(i))
+		reads[i] = d.cursorExpr(c, p.incremental && i == 0)
 	}
-	p.selectList = b.String()
+	p.setCursorReads(reads)
 
 	b.Reset()
 	b.WriteString(" ORDER BY ")
@@ -136,6 +142,52 @@ func newPlan(d dialect, st connectors.Stream) (*plan, error) {
 	return p, nil
 }
 
+// setCursorReads completes the select list with the cursor copies.
+func (p *plan) setCursorReads(reads []string) {
+	var b strings.Builder
+	b.WriteString(p.columns)
+	for i, r := range reads {
+		b.WriteString(", " + r + " AS " + cursorAlias + strconv.Itoa(i))
+	}
+	p.selectList = b.String()
+}
+
+// describe renders a statement returning no row whose columns are the
+// cursor columns as stored: the Source reads their types from it for a
+// cursorTyper dialect.
+func (p *plan) describe() stmt {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range p.cursorSQL {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c + " AS " + cursorAlias + strconv.Itoa(i))
+	}
+	b.WriteString(" FROM " + p.from + " WHERE 1 = 0")
+	return stmt{text: b.String()}
+}
+
+// typed returns a copy of p whose cursor copies are read, and whose cursor
+// values and cut-off are bound, as the dialect says for the cursor
+// columns' types (one per cursor column, from describe).
+func (p *plan) typed(d cursorTyper, types []colType) *plan {
+	q := *p
+	reads := make([]string, len(p.cursorSQL))
+	q.valueWrap = make([]func(string) string, len(p.cursorSQL))
+	for i, c := range p.cursorSQL {
+		ts := p.incremental && i == 0
+		tc := d.typedCursor(c, types[i], ts)
+		reads[i] = tc.read
+		q.valueWrap[i] = tc.value
+		if ts {
+			q.cutoffWrap = tc.cutoff
+		}
+	}
+	q.setCursorReads(reads)
+	return &q
+}
+
 // page renders the statement reading up to limit rows strictly after the
 // cursor values after (nil: from the start). In incremental mode only rows
 // with a timestamp at or before cutoff are read.
@@ -150,9 +202,13 @@ func newPlan(d dialect, st connectors.Stream) (*plan, error) {
 func (p *plan) page(d dialect, after []any, cutoff any, limit int) stmt {
 	var q stmt
 	var b strings.Builder
-	bind := func(v any) {
+	bind := func(v any, wrap func(string) string) {
 		q.args = append(q.args, v)
-		b.WriteString(d.placeholder(len(q.args)))
+		ph := d.placeholder(len(q.args))
+		if wrap != nil {
+			ph = wrap(ph)
+		}
+		b.WriteString(ph)
 	}
 	b.WriteString("SELECT " + p.selectList + " FROM " + p.from)
 	var conds int
@@ -171,7 +227,7 @@ func (p *plan) page(d dialect, after []any, cutoff any, limit int) stmt {
 	if p.incremental {
 		and()
 		b.WriteString(p.cursorSQL[0] + " <= ")
-		bind(cutoff)
+		bind(cutoff, p.cutoffWrap)
 	}
 	if after != nil {
 		and()
@@ -186,16 +242,20 @@ func (p *plan) page(d dialect, after []any, cutoff any, limit int) stmt {
 
 // expand writes the expanded "after" condition for the cursor columns from
 // i on: c > ? OR (c = ? AND <the same for the next column>).
-func (p *plan) expand(d dialect, b *strings.Builder, bind func(any), after []any, i int) {
+func (p *plan) expand(d dialect, b *strings.Builder, bind func(any, func(string) string), after []any, i int) {
 	col := p.cursorSQL[i]
+	var wrap func(string) string
+	if p.valueWrap != nil {
+		wrap = p.valueWrap[i]
+	}
 	b.WriteString(col + " > ")
-	bind(after[i])
+	bind(after[i], wrap)
 	last := len(p.cursor) - 1
 	if i == last {
 		return
 	}
 	b.WriteString(" OR (" + col + " = ")
-	bind(after[i])
+	bind(after[i], wrap)
 	b.WriteString(" AND ")
 	if i+1 < last {
 		b.WriteString("(")

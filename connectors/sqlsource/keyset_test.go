@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -14,27 +13,40 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// numberedDialect stands for the dialects to come (Oracle ":1", SQL Server
-// "@p1", PostgreSQL "$1") to show that placeholders are numbered in
-// argument order and that limit may rewrite the whole statement.
-type numberedDialect struct{ sqliteDialect }
-
-func (numberedDialect) placeholder(n int) string { return ":" + strconv.Itoa(n) }
-func (numberedDialect) quoteIdent(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
-func (numberedDialect) limit(q string, n int) string {
-	return q + " FETCH FIRST " + strconv.Itoa(n) + " ROWS ONLY"
-}
-
 var testDialects = []struct {
 	name string
 	d    dialect
+	// types of the timestamp and key columns, for dialects that bind by
+	// type (cursorTyper)
+	ts, key colType
 }{
-	{"mysql", mysqlDialect{}},
-	{"sqlite", sqliteDialect{}},
-	{"postgres", postgresDialect{}},
-	{"numbered", numberedDialect{}},
+	{name: "mysql", d: mysqlDialect{}},
+	{name: "sqlite", d: sqliteDialect{}},
+	{name: "postgres", d: postgresDialect{}},
+	{name: "oracle 12c+", d: oracleDialect{zone: "+08:00", version: 12}, ts: colType{name: "DATE"}, key: colType{name: "NCHAR"}},
+	{name: "oracle 11g", d: oracleDialect{zone: "+08:00", version: 11}, ts: colType{name: "DATE"}, key: colType{name: "NCHAR"}},
+	{name: "sqlserver 2012+", d: sqlserverDialect{zone: "+08:00", major: 11}, ts: colType{name: "DATETIME"}, key: colType{name: "VARCHAR"}},
+	{name: "sqlserver 2008", d: sqlserverDialect{zone: "+08:00", major: 10}, ts: colType{name: "DATETIME"}, key: colType{name: "VARCHAR"}},
+}
+
+// typedFor types p as a describe of its cursor would for td.
+func typedFor(td struct {
+	name    string
+	d       dialect
+	ts, key colType
+}, p *plan) *plan {
+	ct, ok := td.d.(cursorTyper)
+	if !ok {
+		return p
+	}
+	types := make([]colType, len(p.cursor))
+	for i := range types {
+		types[i] = td.key
+		if i == 0 && p.incremental {
+			types[i] = td.ts
+		}
+	}
+	return p.typed(ct, types)
 }
 
 const testCutoff = "2019-03-01 10:00:05"
@@ -99,13 +111,22 @@ func TestKeysetGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				p = typedFor(td, p)
 				var cutoff any
 				if p.incremental {
 					cutoff = testCutoff
 				}
 				q := p.page(td.d, tc.after, cutoff, 5000)
-				if n := strings.Count(q.text, td.d.placeholder(1)[:1]); n != len(q.args) {
-					t.Errorf("%s: %d placeholders for %d arguments", td.name, n, len(q.args))
+				if ph := td.d.placeholder(1); ph == td.d.placeholder(2) {
+					if n := strings.Count(q.text, ph); n != len(q.args) {
+						t.Errorf("%s: %d placeholders for %d arguments", td.name, n, len(q.args))
+					}
+				} else {
+					for i := 1; i <= len(q.args)+1; i++ {
+						if has := strings.Contains(q.text, td.d.placeholder(i)); has != (i <= len(q.args)) {
+							t.Errorf("%s: placeholder %s present %v for %d arguments", td.name, td.d.placeholder(i), has, len(q.args))
+						}
+					}
 				}
 				fmt.Fprintf(&out, "-- %s\n%s\n-- args:", td.name, q.text)
 				for _, a := range q.args {
@@ -196,6 +217,12 @@ func TestQuoteIdent(t *testing.T) {
 		{mysqlDialect{}, "his.settle`ment", "`his`.`settle``ment`"},
 		{mysqlDialect{}, "结算时间", "`结算时间`"},
 		{sqliteDialect{}, "main.t", "`main`.`t`"},
+		{oracleDialect{}, "his.upd_time", `"HIS"."UPD_TIME"`},
+		{oracleDialect{}, "GXSJ", `"GXSJ"`},
+		{oracleDialect{}, `"UpdTime"`, `"UpdTime"`},
+		{oracleDialect{}, "更新时间", `"更新时间"`},
+		{oracleDialect{}, "upd time", `"upd time"`},
+		{sqlserverDialect{}, "dbo.settle]ment", "[dbo].[settle]]ment]"},
 	} {
 		if got := quoteName(tc.d, tc.in); got != tc.want {
 			t.Errorf("%s: got %s, want %s", tc.in, got, tc.want)

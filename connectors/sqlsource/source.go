@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,7 +44,15 @@ type Source struct {
 
 	stats  stats
 	closed atomic.Bool
+
+	// served is the dialect once the server version is known (versioned
+	// dialects read it at the first read); until then d.
+	served atomic.Pointer[dialectBox]
+	mu     sync.Mutex
+	types  map[string][]colType // cursor column types by plan, for cursorTyper dialects
 }
+
+type dialectBox struct{ d dialect }
 
 var _ connectors.Source = (*Source)(nil)
 
@@ -81,6 +91,7 @@ func New(name string, cfg Config, log *slog.Logger) (*Source, error) {
 		quiet: v.quiet,
 		log:   log,
 		clock: time.Now,
+		types: make(map[string][]colType),
 	}
 	if cfg.RowsPerSecond > 0 {
 		s.rate = &limiter{rate: cfg.RowsPerSecond, clock: func() time.Time { return s.clock() }}
@@ -195,16 +206,21 @@ func (s *Source) Read(ctx context.Context, st connectors.Stream, after connector
 
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
+	d, p, err := s.prepare(qctx, p)
+	if err != nil {
+		return nil, s.fail(ctx, st, "prepare", err)
+	}
 	var cutoff any
 	if p.incremental {
 		now, err := s.now(qctx)
 		if err != nil {
 			return nil, s.fail(ctx, st, "read database clock for", err)
 		}
-		cutoff = s.d.timeArg(s.cutoff(now))
+		cutoff = d.timeArg(s.cutoff(now))
 	}
-	b, err := s.page(qctx, p, p.page(s.d, cur, cutoff, limit), limit)
+	b, err := s.page(qctx, d, p, p.page(d, cur, cutoff, limit), limit)
 	if err != nil {
+		s.forgetTypes(p)
 		return nil, s.fail(ctx, st, "read", err)
 	}
 	b.Next = after
@@ -212,7 +228,7 @@ func (s *Source) Read(ctx context.Context, st connectors.Stream, after connector
 		b.Next = b.Positions[n-1]
 	}
 	if p.incremental && s.stats.nullCheckDue(st.Name, s.clock(), nullCheckEvery) {
-		s.countNulls(qctx, p)
+		s.countNulls(qctx, d, p)
 	}
 	if s.rate != nil {
 		s.rate.spend(len(b.Rows))
@@ -250,8 +266,99 @@ func (s *Source) inQuietHours() bool {
 	return false
 }
 
+// prepare returns the dialect for the server's version and p ready to
+// render: for a cursorTyper dialect, typed by its cursor columns' types,
+// which are described once per table or query and cursor.
+func (s *Source) prepare(ctx context.Context, p *plan) (dialect, *plan, error) {
+	d, err := s.serverDialect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct, ok := d.(cursorTyper)
+	if !ok {
+		return d, p, nil
+	}
+	key := typesKey(p)
+	s.mu.Lock()
+	types := s.types[key]
+	s.mu.Unlock()
+	if types == nil {
+		if types, err = s.describe(ctx, p); err != nil {
+			return nil, nil, err
+		}
+		s.mu.Lock()
+		s.types[key] = types
+		s.mu.Unlock()
+	}
+	return d, p.typed(ct, types), nil
+}
+
+func typesKey(p *plan) string { return p.from + "\x00" + strings.Join(p.cursorSQL, "\x00") }
+
+// forgetTypes drops the described types of p's cursor after a failed
+// page: the table may have changed.
+func (s *Source) forgetTypes(p *plan) {
+	s.mu.Lock()
+	delete(s.types, typesKey(p))
+	s.mu.Unlock()
+}
+
+// describe returns the types of p's cursor columns, from a statement that
+// returns no row.
+func (s *Source) describe(ctx context.Context, p *plan) ([]colType, error) {
+	s.stats.update(func(c *Stats) { c.Queries++ })
+	rows, err := s.db.QueryContext(ctx, p.describe().text)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	if len(types) != len(p.cursor) {
+		return nil, fmt.Errorf("describing the cursor returned %d columns, want %d", len(types), len(p.cursor))
+	}
+	out := make([]colType, len(types))
+	for i, ct := range types {
+		out[i] = colTypeOf(ct)
+	}
+	return out, rows.Close()
+}
+
+// serverDialect returns the dialect for the server's version, reading the
+// version at the first call for a versioned dialect set to auto. A version
+// query refused for lack of privilege leaves the form every version
+// accepts; an outage is returned, and the next read tries again.
+func (s *Source) serverDialect(ctx context.Context) (dialect, error) {
+	if b := s.served.Load(); b != nil {
+		return b.d, nil
+	}
+	v, ok := s.d.(versioned)
+	if !ok || v.versionKnown() {
+		s.served.Store(&dialectBox{s.d})
+		return s.d, nil
+	}
+	s.stats.update(func(c *Stats) { c.Queries++ })
+	var raw any
+	if err := s.db.QueryRowContext(ctx, v.versionQuery()).Scan(&raw); err != nil {
+		if ctx.Err() != nil || transient(err) || s.d.transient(err) {
+			return nil, err
+		}
+		s.log.Warn("cannot read the database server version; paging in the form every version accepts", "err", err)
+		raw = nil
+	}
+	d, err := v.withServerVersion(raw)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("database server version", "version", asText(raw))
+	s.served.Store(&dialectBox{d})
+	return d, nil
+}
+
 // page runs one page statement and scans its rows.
-func (s *Source) page(ctx context.Context, p *plan, q stmt, limit int) (*connectors.Batch, error) {
+func (s *Source) page(ctx context.Context, d dialect, p *plan, q stmt, limit int) (*connectors.Batch, error) {
 	s.stats.update(func(c *Stats) { c.Queries++ })
 	rows, err := s.db.QueryContext(ctx, q.text, q.args...)
 	if err != nil {
@@ -262,7 +369,7 @@ func (s *Source) page(ctx context.Context, p *plan, q stmt, limit int) (*connect
 	if err != nil {
 		return nil, err
 	}
-	sc, err := newBatchScanner(s.d, s.zone, types, p.cursor)
+	sc, err := newBatchScanner(d, s.zone, types, p.cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -285,9 +392,9 @@ func (s *Source) page(ctx context.Context, p *plan, q stmt, limit int) (*connect
 // countNulls refreshes the count of rows incremental reads cannot see. A
 // failure does not fail the Read whose page is already in hand; it is
 // logged, and the count is retried at the next check.
-func (s *Source) countNulls(ctx context.Context, p *plan) {
+func (s *Source) countNulls(ctx context.Context, d dialect, p *plan) {
 	s.stats.update(func(c *Stats) { c.Queries++ })
-	q := p.nullCount(s.d)
+	q := p.nullCount(d)
 	var n int64
 	if err := s.db.QueryRowContext(ctx, q.text, q.args...).Scan(&n); err != nil {
 		s.log.Warn("count of rows with a null timestamp failed", "stream", p.st.Name, "err", err)

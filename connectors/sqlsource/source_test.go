@@ -285,7 +285,7 @@ func TestDriversRegister(t *testing.T) {
 	for _, name := range sqlsource.Drivers() {
 		d.RegisterSource(name, sqlsource.Factory(name))
 	}
-	if got := d.SourceNames(); got != "mysql, postgres, sqlite" {
+	if got := d.SourceNames(); got != "mysql, oracle, postgres, sqlite, sqlserver" {
 		t.Errorf("drivers %q", got)
 	}
 }
