@@ -113,8 +113,12 @@ func compileExpr(src string, want exprKind) (*program, error) {
 	if err != nil {
 		return nil, errors.New(oneLine(err.Error()))
 	}
-	v := &identVisitor{seen: map[string]bool{}, callees: map[ast.Node]bool{}}
+	// ast.Walk visits a node after its children, so a call's callee comes
+	// before the call: find the callees first, then the columns.
+	callees := calleeVisitor{}
 	node := p.Node()
+	ast.Walk(&node, callees)
+	v := &identVisitor{seen: map[string]bool{}, callees: callees}
 	ast.Walk(&node, v)
 	return &program{src: src, prog: p, idents: v.names, want: want}, nil
 }
@@ -126,16 +130,25 @@ func oneLine(s string) string {
 	return strings.TrimSpace(lines[0])
 }
 
+// calleeVisitor collects the nodes called as functions (blank in
+// blank(HBH)): they name functions, not columns.
+type calleeVisitor map[ast.Node]bool
+
+func (v calleeVisitor) Visit(n *ast.Node) {
+	if x, ok := (*n).(*ast.CallNode); ok {
+		v[x.Callee] = true
+	}
+}
+
+// identVisitor collects the columns an expression reads, in order.
 type identVisitor struct {
 	names   []string
 	seen    map[string]bool
-	callees map[ast.Node]bool
+	callees calleeVisitor
 }
 
 func (v *identVisitor) Visit(n *ast.Node) {
 	switch x := (*n).(type) {
-	case *ast.CallNode:
-		v.callees[x.Callee] = true
 	case *ast.IdentifierNode:
 		if v.callees[x] || v.seen[x.Value] {
 			return

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +278,23 @@ func FuzzParse(f *testing.F) {
 		}
 		m.RunFixtures() // must not panic
 	})
+}
+
+// TestExpressionFunctionsAreNotColumns keeps the names of functions called
+// in expressions (blank in `not blank(HBH)`) out of the columns a source
+// is asked to read: a database has no column blank.
+func TestExpressionFunctionsAreNotColumns(t *testing.T) {
+	ms, err := Load(Options{}, "counties/370282-jimo/jimo-registry-person.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := ms[0].Stream.Columns
+	if !slices.Contains(cols, "HBH") || !slices.Contains(cols, "PKHSX") {
+		t.Errorf("columns %v lack HBH or PKHSX, read by the filter and an expr rule", cols)
+	}
+	for _, fn := range []string{"blank"} {
+		if slices.Contains(cols, fn) {
+			t.Errorf("columns %v hold the function %s", cols, fn)
+		}
+	}
 }
