@@ -20,7 +20,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestTestCommand(t *testing.T) {
 	code, out, _ := runCLI(t, "test", "../../mappings/testdata/good")
-	if code != 0 || !strings.HasSuffix(out, "10 passed, 0 failed\n") {
+	if code != 0 || !strings.HasSuffix(out, "13 passed, 0 failed\n") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	// A wrong expectation fails with a readable diff and exit status 1.

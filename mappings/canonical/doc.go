@@ -1,7 +1,8 @@
 // Package canonical defines hpgate's canonical schema, version 1: the
 // entities every mapping produces (person, household, enrollment,
 // chronic_card, contract, followup, health_check, health_record, treatment,
-// encounter, settlement, and the derived discrepancy and policy_alert), the
+// encounter, settlement, and the derived discrepancy, policy_alert and
+// identity, the last being [IdentityView]), the
 // message envelope of the canonical topics and the dead-letter value.
 //
 // # The Go types are the source of truth
@@ -14,9 +15,12 @@
 //	doc:"one-line description"
 //
 // KIND is one of the [Kind] words (string, enum, code, int, number, money,
-// date, datetime, bool, strings, enums, object) and fixes the Go type:
-// string for the text kinds, *int and *bool (so that 0 and false are sent
-// when mapped), [encoding/json.Number], []string, map[string]string. The
+// date, datetime, bool, strings, enums, object, objects) and fixes the Go
+// type: string for the text kinds, *int and *bool (so that 0 and false are
+// sent when mapped), [encoding/json.Number], []string, map[string]string.
+// Derived entities, which hpgate writes and no mapping fills, may also nest:
+// an object field may be a struct and an objects field is a slice of
+// structs, each with the same three tags. The
 // pattern option takes the rest of the tag, commas included, so it comes
 // last; money fields always carry [MoneyPattern].
 //

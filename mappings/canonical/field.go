@@ -29,7 +29,8 @@ const (
 	KindBool                     // *bool; JSON boolean
 	KindStrings                  // []string; array of strings (pattern applies to each)
 	KindEnums                    // []string; array of enum values
-	KindObject                   // map[string]string; object of strings
+	KindObject                   // map[string]string; object of strings (a nested struct in derived entities and values)
+	KindObjects                  // []T for a struct T; array of objects (derived entities only)
 )
 
 var kindWords = [...]string{
@@ -45,6 +46,7 @@ var kindWords = [...]string{
 	KindStrings:  "strings",
 	KindEnums:    "enums",
 	KindObject:   "object",
+	KindObjects:  "objects",
 }
 
 // String returns the tag word of k ("money"), or Kind(n) for an invalid kind.
@@ -194,6 +196,8 @@ type Entity struct {
 	Fields []Field
 	// Type is the Go struct type, the source of truth.
 	Type reflect.Type
+
+	props []prop // Fields with the nested structure of derived entities
 }
 
 // Field returns the field called name.
@@ -235,6 +239,7 @@ func entityDefs() []entityDef {
 		{"chronic_card", reflect.TypeFor[ChronicCard](), false, "Outpatient special chronic-disease card (门诊特殊慢性病卡 / 特慢病服务证)"},
 		{"contract", reflect.TypeFor[Contract](), false, "Family-doctor service contract (家庭医生签约)"},
 		{"discrepancy", reflect.TypeFor[Discrepancy](), true, "Derived: two systems disagree about a person's identity flags or cause of poverty"},
+		{"identity", reflect.TypeFor[IdentityView](), true, "Derived: one person's identity flags as every system holds them, with dated episodes and the authority per fact"},
 		{"encounter", reflect.TypeFor[Encounter](), false, "Outpatient visit or inpatient stay recorded by the HIS"},
 		{"enrollment", reflect.TypeFor[Enrollment](), false, "Enrolment in a medical-insurance scheme for one year (参保), with the poverty mark"},
 		{"followup", reflect.TypeFor[Followup](), false, "Follow-up visit of a managed chronic condition (随访)"},
@@ -244,6 +249,7 @@ func entityDefs() []entityDef {
 		{"person", reflect.TypeFor[Person](), false, "A resident as one system sees them: identity, household and identity flags (身份标识)"},
 		{"policy_alert", reflect.TypeFor[PolicyAlert](), true, "Derived: a settlement or record breaks a policy rule"},
 		{"settlement", reflect.TypeFor[Settlement](), false, "One-stop settlement of one encounter (一站式结算): costs and one amount per payer layer"},
+		{"settlement_enriched", reflect.TypeFor[SettlementEnriched](), true, "Derived: a settlement with the person's identity flags on the service date and the rules it broke"},
 		{"treatment", reflect.TypeFor[Treatment](), false, "Case tracked under 三个一批 (major disease, chronic contract, severe backstop)"},
 	}
 }
@@ -270,7 +276,9 @@ func buildTable(defs []entityDef) (*entityTable, error) {
 		bySchema: make(map[string]*Entity, len(defs)),
 	}
 	for _, d := range defs {
-		props, err := describe(d.typ, false)
+		// Derived entities, written by hpgate and never mapped, may nest
+		// objects; mapped entities stay flat.
+		props, err := describe(d.typ, d.derived)
 		if err != nil {
 			return nil, err
 		}
@@ -282,6 +290,7 @@ func buildTable(defs []entityDef) (*entityTable, error) {
 			Derived: d.derived,
 			Type:    d.typ,
 			Fields:  make([]Field, len(props)),
+			props:   props,
 		}
 		for i, p := range props {
 			e.Fields[i] = p.Field
@@ -337,9 +346,11 @@ var (
 )
 
 // describe reads the fields of struct type t, embedded structs included,
-// from their tags and checks them. Value types (envelope, DLQ) may nest a
-// struct or carry raw JSON in an object field; entities may not.
-func describe(t reflect.Type, value bool) ([]prop, error) {
+// from their tags and checks them. Value types (envelope, DLQ) and derived
+// entities (nested is true) may nest a struct or carry raw JSON in an object
+// field, and may hold an array of structs in an objects field; mapped
+// entities may not.
+func describe(t reflect.Type, nested bool) ([]prop, error) {
 	if t.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("%s is not a struct", t)
 	}
@@ -353,7 +364,7 @@ func describe(t reflect.Type, value bool) ([]prop, error) {
 		if !sf.IsExported() {
 			return nil, fmt.Errorf("%s: unexported field", where)
 		}
-		p, err := describeField(sf, value)
+		p, err := describeField(sf, nested)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -367,7 +378,7 @@ func describe(t reflect.Type, value bool) ([]prop, error) {
 	return props, nil
 }
 
-func describeField(sf reflect.StructField, value bool) (prop, error) {
+func describeField(sf reflect.StructField, nested bool) (prop, error) {
 	var p prop
 	name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
 	if name == "" || name == "-" {
@@ -406,17 +417,27 @@ func describeField(sf reflect.StructField, value bool) (prop, error) {
 	case KindObject:
 		want = typeObject
 		switch {
-		case value && sf.Type == typeRawObject:
+		case nested && sf.Type == typeRawObject:
 			p.raw = true
 			return p, nil
-		case value && sf.Type.Kind() == reflect.Struct:
-			sub, err := describe(sf.Type, value)
+		case nested && sf.Type.Kind() == reflect.Struct:
+			sub, err := describe(sf.Type, nested)
 			if err != nil {
 				return p, err
 			}
 			p.sub = sub
 			return p, nil
 		}
+	case KindObjects:
+		if !nested || sf.Type.Kind() != reflect.Slice || sf.Type.Elem().Kind() != reflect.Struct {
+			return p, fmt.Errorf("%s: kind objects needs a slice of structs in a derived entity or value, not %s", name, sf.Type)
+		}
+		sub, err := describe(sf.Type.Elem(), nested)
+		if err != nil {
+			return p, err
+		}
+		p.sub = sub
+		return p, nil
 	}
 	if sf.Type != want {
 		return p, fmt.Errorf("%s: kind %s needs Go type %s, not %s", name, f.Kind, want, sf.Type)

@@ -10,7 +10,7 @@ import (
 
 func TestEntities(t *testing.T) {
 	want := []string{"chronic_card", "contract", "discrepancy", "encounter", "enrollment", "followup",
-		"health_check", "health_record", "household", "person", "policy_alert", "settlement", "treatment"}
+		"health_check", "health_record", "household", "identity", "person", "policy_alert", "settlement", "settlement_enriched", "treatment"}
 	var got []string
 	for _, e := range Entities() {
 		got = append(got, e.Name)
@@ -23,7 +23,7 @@ func TestEntities(t *testing.T) {
 		if l, ok := LookupSchema(e.Schema); !ok || l != e {
 			t.Errorf("LookupSchema(%q) = %v, %v", e.Schema, l, ok)
 		}
-		if wantDerived := e.Name == "discrepancy" || e.Name == "policy_alert"; e.Derived != wantDerived {
+		if wantDerived := e.Name == "discrepancy" || e.Name == "policy_alert" || e.Name == "identity" || e.Name == "settlement_enriched"; e.Derived != wantDerived {
 			t.Errorf("%s: Derived %v", e.Name, e.Derived)
 		}
 		if e.PersonKeyed == (e.Name == "household") {

@@ -29,6 +29,7 @@ func schemaID(name string) string {
 const (
 	envelopeFile = "envelope.schema.json"
 	dlqFile      = "dlq.schema.json"
+	auditFile    = "audit.schema.json"
 )
 
 func entityFile(name string) string { return name + ".schema.json" }
@@ -67,6 +68,9 @@ func isOriginField(name string) bool {
 }
 
 func entityProps(e *Entity) []prop {
+	if e.props != nil {
+		return e.props
+	}
 	props := make([]prop, len(e.Fields))
 	for i, f := range e.Fields {
 		props[i].Field = f
@@ -75,7 +79,7 @@ func entityProps(e *Entity) []prop {
 }
 
 type valueSchemas struct {
-	envelope, dlq []prop
+	envelope, dlq, audit []prop
 }
 
 var valueProps = sync.OnceValue(func() valueSchemas {
@@ -87,7 +91,11 @@ var valueProps = sync.OnceValue(func() valueSchemas {
 	if err != nil {
 		panic("canonical: " + err.Error())
 	}
-	return valueSchemas{envelope: env, dlq: dlq}
+	audit, err := describe(reflect.TypeFor[Audit](), true)
+	if err != nil {
+		panic("canonical: " + err.Error())
+	}
+	return valueSchemas{envelope: env, dlq: dlq, audit: audit}
 })
 
 // EnvelopeJSONSchema returns the JSON Schema of an [Envelope] value. Data is
@@ -108,11 +116,20 @@ func DLQJSONSchema() []byte {
 		props, requiredOf(props)))
 }
 
+// AuditJSONSchema returns the JSON Schema of an [Audit] value.
+func AuditJSONSchema() []byte {
+	props := valueProps().audit
+	return render(schemaDoc("audit", AuditSchema,
+		"Value of an audit-trail entry: who loaded which mappings or acted on a mapping's data, when, with what result; hash-chained",
+		props, requiredOf(props)))
+}
+
 // schemaFiles returns every schema file's name and generated content.
 func schemaFiles() map[string][]byte {
 	files := map[string][]byte{
 		envelopeFile: EnvelopeJSONSchema(),
 		dlqFile:      DLQJSONSchema(),
+		auditFile:    AuditJSONSchema(),
 	}
 	for _, e := range table().list {
 		files[entityFile(e.Name)] = e.JSONSchema()
@@ -193,6 +210,8 @@ func propSchema(p prop) object {
 		o = append(o, member{"type", "boolean"})
 	case KindStrings, KindEnums:
 		o = append(o, member{"type", "array"}, member{"items", str(nil)})
+	case KindObjects:
+		o = append(o, member{"type", "array"}, member{"items", objectBody(p.sub, requiredOf(p.sub))})
 	case KindObject:
 		switch {
 		case p.sub != nil:

@@ -185,8 +185,12 @@ func readTags(t *testing.T, typ reflect.Type) map[string]tagField {
 		if f.kind == "money" {
 			f.pattern = MoneyPattern
 		}
-		if sf.Type.Kind() == reflect.Struct {
-			for _, s := range readTags(t, sf.Type) {
+		elem := sf.Type
+		if elem.Kind() == reflect.Slice {
+			elem = elem.Elem()
+		}
+		if elem.Kind() == reflect.Struct {
+			for _, s := range readTags(t, elem) {
 				f.sub = append(f.sub, s)
 			}
 		}
@@ -213,6 +217,7 @@ var kindShape = map[string]struct{ typ, format, items string }{
 	"strings":  {"array", "", "string"},
 	"enums":    {"array", "", "string"},
 	"object":   {"object", "", ""},
+	"objects":  {"array", "", "object"},
 }
 
 // TestSchemaFilesMatchStructs is the second drift test: it decodes every
@@ -223,6 +228,7 @@ func TestSchemaFilesMatchStructs(t *testing.T) {
 	types := map[string]reflect.Type{
 		"envelope": reflect.TypeFor[Envelope](),
 		"dlq":      reflect.TypeFor[DLQ](),
+		"audit":    reflect.TypeFor[Audit](),
 	}
 	for _, d := range entityDefs() {
 		types[d.name] = d.typ
@@ -344,6 +350,14 @@ func checkProperty(t *testing.T, path string, p map[string]any, f tagField) {
 		if got != b.want {
 			t.Errorf("%s: %s %q, Go tag says %q", path, b.kw, got, b.want)
 		}
+	}
+	if f.kind == "objects" {
+		sub := map[string]tagField{}
+		for _, s := range f.sub {
+			sub[s.name] = s
+		}
+		checkObject(t, path+"/items", scalar, sub)
+		return
 	}
 	if f.kind != "object" {
 		return

@@ -71,6 +71,7 @@ type validators struct {
 	deletes  map[string]*jsonschema.Schema // by entity name, for op delete
 	envelope *jsonschema.Schema
 	dlq      *jsonschema.Schema
+	audit    *jsonschema.Schema
 }
 
 // compiled compiles the embedded schema files once. The delete variants
@@ -115,7 +116,7 @@ var compiled = sync.OnceValues(func() (*validators, error) {
 	for _, s := range []struct {
 		name string
 		dst  **jsonschema.Schema
-	}{{"envelope", &v.envelope}, {"dlq", &v.dlq}} {
+	}{{"envelope", &v.envelope}, {"dlq", &v.dlq}, {"audit", &v.audit}} {
 		doc, err := file(s.name + ".schema.json")
 		if err != nil {
 			return nil, err
@@ -222,6 +223,23 @@ func ValidateDLQ(value []byte) error {
 	}
 	if probs := check(v.dlq, inst, ""); probs != nil {
 		return &ValidationError{Schema: DLQSchema, Problems: probs}
+	}
+	return nil
+}
+
+// ValidateAudit checks value, an audit-trail entry, against the audit
+// schema. A mismatch is a *[ValidationError].
+func ValidateAudit(value []byte) error {
+	v, err := compiled()
+	if err != nil {
+		return err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
+	if err != nil {
+		return fmt.Errorf("validate %s: decode: %w", AuditSchema, err)
+	}
+	if probs := check(v.audit, inst, ""); probs != nil {
+		return &ValidationError{Schema: AuditSchema, Problems: probs}
 	}
 	return nil
 }
