@@ -4,6 +4,8 @@ package builtin
 
 import (
 	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/connectors/filedrop"
+	"github.com/hpgate/hpgate/connectors/registry"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 )
 
@@ -13,5 +15,7 @@ func Drivers() *connectors.Drivers {
 	for _, name := range sqlsource.Drivers() {
 		d.RegisterSource(name, sqlsource.Factory(name))
 	}
+	d.RegisterSource(registry.Driver, registry.Factory)
+	d.RegisterSource(filedrop.Driver, filedrop.Factory)
 	return d
 }
