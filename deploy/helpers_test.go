@@ -1,18 +1,23 @@
 package deploy
 
 import (
+	"cmp"
 	"errors"
 	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hpgate/hpgate/connectors/builtin"
+	"github.com/hpgate/hpgate/connectors/filedrop"
+	"github.com/hpgate/hpgate/connectors/registry"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
@@ -31,14 +36,72 @@ const moduleRoot = ".."
 // jimoPack is the county pack the examples deploy.
 var jimoPack = filepath.Join(moduleRoot, "mappings", "counties", "370282-jimo")
 
-// sourceBlock decodes a source's block of the config as the SQL drivers do.
-func sourceBlock(t *testing.T, cfg *config.Config, name string) sqlsource.FileConfig {
+// sourceSpec is what the deployment must provide for one source, read
+// from its block with its own driver's file config type (strictly, as the
+// driver's factory decodes it).
+type sourceSpec struct {
+	driver string
+	// secretEnvs and secretFiles map the config key (dsn_env, secret_file,
+	// tls.key_file, …) to the environment variable or file it names.
+	secretEnvs, secretFiles map[string]string
+	// readTimeout bounds one read in flight when SIGTERM comes: the
+	// SQL drivers' query_timeout, the registry's request_timeout (the
+	// cancelled context stops its retries and their waits). A file-drop
+	// read is local and has no timeout of its own: zero.
+	readTimeout time.Duration
+	// dropDirs are a filedrop source's dir, done_dir and failed_dir
+	// (defaults applied): the one place hpgate writes outside its state.
+	dropDirs []string
+}
+
+// sourceBlock decodes a source's block by its driver. A driver of the
+// driver table that this function does not know fails the test, so that a
+// new driver gets its deployment checks.
+func sourceBlock(t *testing.T, cfg *config.Config, name string) sourceSpec {
 	t.Helper()
-	var fc sqlsource.FileConfig
-	if err := cfg.SourceDecoder(name)(&fc); err != nil {
-		t.Fatalf("%s: source %s: %v", cfg.File, name, err)
+	driver := cfg.Sources[name].Driver
+	if _, ok := builtin.Drivers().Source(driver); !ok {
+		t.Fatalf("%s: source %s: driver %q is not in connectors/builtin", cfg.File, name, driver)
 	}
-	return fc
+	spec := sourceSpec{driver: driver, secretEnvs: map[string]string{}, secretFiles: map[string]string{}}
+	put := func(m map[string]string, key, v string) {
+		if v != "" {
+			m[key] = v
+		}
+	}
+	decode := func(v any) {
+		if err := cfg.SourceDecoder(name)(v); err != nil {
+			t.Fatalf("%s: source %s: %v", cfg.File, name, err)
+		}
+	}
+	switch {
+	case driver == registry.Driver:
+		var fc registry.FileConfig
+		decode(&fc)
+		put(spec.secretEnvs, "secret_env", fc.SecretEnv)
+		put(spec.secretFiles, "secret_file", fc.SecretFile)
+		put(spec.secretFiles, "tls.key_file", fc.TLS.KeyFile)
+		spec.readTimeout = cmp.Or(fc.RequestTimeout, registry.DefaultRequestTimeout)
+	case driver == filedrop.Driver:
+		var fc filedrop.FileConfig
+		decode(&fc)
+		spec.dropDirs = []string{
+			fc.Dir,
+			cmp.Or(fc.DoneDir, path.Join(fc.Dir, "done")),
+			cmp.Or(fc.FailedDir, path.Join(fc.Dir, "failed")),
+		}
+	case slices.Contains(sqlsource.Drivers(), driver):
+		var fc sqlsource.FileConfig
+		decode(&fc)
+		put(spec.secretEnvs, "dsn_env", fc.DSNEnv)
+		put(spec.secretFiles, "dsn_file", fc.DSNFile)
+		put(spec.secretEnvs, "password_env", fc.PasswordEnv)
+		put(spec.secretFiles, "password_file", fc.PasswordFile)
+		spec.readTimeout = cmp.Or(fc.QueryTimeout, sqlsource.DefaultQueryTimeout)
+	default:
+		t.Fatalf("%s: source %s: driver %s has no deployment checks in deploy/helpers_test.go: add them", cfg.File, name, driver)
+	}
+	return spec
 }
 
 // loadLoose loads config text whose mapping paths are those of the target

@@ -60,6 +60,7 @@ var (
 		corev1.SchemeGroupVersion.WithKind("Service"):               true,
 		corev1.SchemeGroupVersion.WithKind("ConfigMap"):             true,
 		corev1.SchemeGroupVersion.WithKind("Secret"):                true,
+		corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim"): true,
 		policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"): true,
 	}
 )
@@ -201,10 +202,11 @@ type bundle struct {
 	serviceMonitors []*serviceMonitor
 	configMaps      map[string]*corev1.ConfigMap
 	secrets         map[string]*corev1.Secret
+	pvcs            map[string]*corev1.PersistentVolumeClaim
 }
 
 func newBundle() *bundle {
-	return &bundle{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+	return &bundle{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, pvcs: map[string]*corev1.PersistentVolumeClaim{}}
 }
 
 func (b *bundle) add(t *testing.T, where string, objs []any) {
@@ -223,6 +225,8 @@ func (b *bundle) add(t *testing.T, where string, objs []any) {
 			b.configMaps[o.Name] = o
 		case *corev1.Secret:
 			b.secrets[o.Name] = o
+		case *corev1.PersistentVolumeClaim:
+			b.pvcs[o.Name] = o
 		default:
 			t.Fatalf("%s: unexpected %T", where, o)
 		}
@@ -239,6 +243,9 @@ func (b *bundle) include(o *bundle) {
 	}
 	for k, v := range o.secrets {
 		b.secrets[k] = v
+	}
+	for k, v := range o.pvcs {
+		b.pvcs[k] = v
 	}
 }
 
@@ -366,13 +373,17 @@ func (b *bundle) objectMetas() []*metav1.ObjectMeta {
 	for _, o := range b.secrets {
 		out = append(out, &o.ObjectMeta)
 	}
+	for _, o := range b.pvcs {
+		out = append(out, &o.ObjectMeta)
+	}
 	return out
 }
 
-// patch applies a strategic-merge patch, for the one kind of patch the
-// overlays use: StatefulSet volumes, each given whole and merged by name.
-// Anything else fails, so that the renderer never silently differs from
-// kustomize.
+// patch applies a strategic-merge patch, for the kinds of patch the
+// overlays use: StatefulSet volumes, each given whole and merged by name,
+// and containers (merged by name) giving only volumeMounts, each merged by
+// mountPath. Anything else fails, so that the renderer never silently
+// differs from kustomize.
 func (b *bundle) patch(t *testing.T, where string, objs []any) {
 	t.Helper()
 	for _, o := range objs {
@@ -382,8 +393,9 @@ func (b *bundle) patch(t *testing.T, where string, objs []any) {
 		}
 		rest := p.DeepCopy()
 		rest.Spec.Template.Spec.Volumes = nil
+		rest.Spec.Template.Spec.Containers = nil
 		if !apiequality.Semantic.DeepEqual(rest, &appsv1.StatefulSet{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: p.Name}}) {
-			t.Fatalf("%s: this test's renderer patches StatefulSet volumes only; extend it for the rest", where)
+			t.Fatalf("%s: this test's renderer patches StatefulSet volumes and volumeMounts only; extend it for the rest", where)
 		}
 		var target *appsv1.StatefulSet
 		for _, s := range b.statefulSets {
@@ -405,6 +417,26 @@ func (b *bundle) patch(t *testing.T, where string, objs []any) {
 				t.Fatalf("%s: volume %s: give the whole volume (its ConfigMap or Secret name too)", where, v.Name)
 			}
 			(*vols)[i] = v
+		}
+		for _, pc := range p.Spec.Template.Spec.Containers {
+			mounts := pc.VolumeMounts
+			pc.VolumeMounts = nil
+			if !apiequality.Semantic.DeepEqual(pc, corev1.Container{Name: pc.Name}) {
+				t.Fatalf("%s: container %s: this test's renderer patches a container's volumeMounts only; extend it for the rest", where, pc.Name)
+			}
+			cs := target.Spec.Template.Spec.Containers
+			i := slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == pc.Name })
+			if i < 0 {
+				t.Fatalf("%s: StatefulSet %s has no container %s to patch", where, p.Name, pc.Name)
+			}
+			vm := &cs[i].VolumeMounts
+			for _, m := range mounts {
+				if j := slices.IndexFunc(*vm, func(x corev1.VolumeMount) bool { return x.MountPath == m.MountPath }); j >= 0 {
+					(*vm)[j] = m
+				} else {
+					*vm = append(*vm, m)
+				}
+			}
 		}
 	}
 }
@@ -553,11 +585,16 @@ func compareBundles(t *testing.T, want, got *bundle) {
 		}
 		norm.statefulSets = append(norm.statefulSets, s)
 	}
-	norm.services, norm.pdbs, norm.serviceMonitors = got.services, got.pdbs, got.serviceMonitors
+	norm.services, norm.pdbs, norm.serviceMonitors, norm.pvcs = got.services, got.pdbs, got.serviceMonitors, got.pvcs
 
 	sortVolumes := func(b *bundle) {
 		for _, s := range b.statefulSets {
 			slices.SortFunc(s.Spec.Template.Spec.Volumes, func(a, b corev1.Volume) int { return strings.Compare(a.Name, b.Name) })
+			// kustomize puts a patch's new volumeMounts first; the
+			// kubelet does not care for mounts that do not nest.
+			for i := range s.Spec.Template.Spec.Containers {
+				slices.SortFunc(s.Spec.Template.Spec.Containers[i].VolumeMounts, func(a, b corev1.VolumeMount) int { return strings.Compare(a.MountPath, b.MountPath) })
+			}
 		}
 	}
 	want = cloneBundle(t, want)
@@ -573,6 +610,7 @@ func compareBundles(t *testing.T, want, got *bundle) {
 		{"ServiceMonitors", want.serviceMonitors, norm.serviceMonitors},
 		{"ConfigMaps", want.configMaps, norm.configMaps},
 		{"Secrets", want.secrets, norm.secrets},
+		{"PersistentVolumeClaims", want.pvcs, norm.pvcs},
 	} {
 		if !apiequality.Semantic.DeepEqual(part.want, part.got) {
 			w, _ := json.MarshalIndent(part.want, "", "  ")
@@ -834,8 +872,9 @@ func parseGoMemLimit(s string) (int64, error) {
 
 // mount is a volume mounted into the container, as this test laid it out.
 type mount struct {
-	kind string // configMap, secret, claim
-	ref  string // the ConfigMap's, Secret's or claim's name
+	kind     string // configMap, secret, claim (a volumeClaimTemplate), pvc (a PersistentVolumeClaim)
+	ref      string // the ConfigMap's, Secret's or claim's name
+	readOnly bool
 }
 
 // materialize lays out the container's volume mounts under root as the
@@ -852,7 +891,7 @@ func materialize(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.Con
 			if err := os.MkdirAll(dst, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			out[m.MountPath] = mount{"claim", m.Name}
+			out[m.MountPath] = mount{kind: "claim", ref: m.Name, readOnly: m.ReadOnly}
 			continue
 		}
 		i := slices.IndexFunc(ps.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
@@ -869,7 +908,7 @@ func materialize(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.Con
 		)
 		switch {
 		case v.ConfigMap != nil:
-			mt = mount{"configMap", v.ConfigMap.Name}
+			mt = mount{kind: "configMap", ref: v.ConfigMap.Name, readOnly: m.ReadOnly}
 			items = v.ConfigMap.Items
 			if cm, ok := b.configMaps[v.ConfigMap.Name]; ok {
 				found, data = true, map[string][]byte{}
@@ -881,7 +920,7 @@ func materialize(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.Con
 				}
 			}
 		case v.Secret != nil:
-			mt = mount{"secret", v.Secret.SecretName}
+			mt = mount{kind: "secret", ref: v.Secret.SecretName, readOnly: m.ReadOnly}
 			items = v.Secret.Items
 			if s, ok := b.secrets[v.Secret.SecretName]; ok {
 				found, data = true, map[string][]byte{}
@@ -892,6 +931,19 @@ func materialize(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.Con
 					data[k] = []byte(d)
 				}
 			}
+		case v.PersistentVolumeClaim != nil:
+			mt := mount{kind: "pvc", ref: v.PersistentVolumeClaim.ClaimName, readOnly: m.ReadOnly || v.PersistentVolumeClaim.ReadOnly}
+			if _, ok := b.pvcs[mt.ref]; !ok && complete {
+				t.Errorf("volume %s: PersistentVolumeClaim %s is not part of the rendering", v.Name, mt.ref)
+			}
+			if m.SubPath != "" {
+				t.Errorf("volumeMount %s: subPath on a claim: mount the volume", m.Name)
+			}
+			if err := os.MkdirAll(dst, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			out[m.MountPath] = mt
+			continue
 		default:
 			t.Fatalf("volume %s: only ConfigMap, Secret and claim volumes are laid out by this test", v.Name)
 		}
@@ -1007,7 +1059,7 @@ func checkPodConfig(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.
 	if g := sts.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil {
 		t.Error("no terminationGracePeriodSeconds")
 	} else if need := drainBudget(t, cfg); time.Duration(*g)*time.Second < need+30*time.Second {
-		t.Errorf("terminationGracePeriodSeconds %d: a drain may take %s (query_timeout + write_timeout); leave 30 s more", *g, need)
+		t.Errorf("terminationGracePeriodSeconds %d: a drain may take %s (slowest source read + write_timeout); leave 30 s more", *g, need)
 	}
 	if t.Failed() {
 		return
@@ -1028,20 +1080,25 @@ func checkPodConfig(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.
 	keyFile := strings.NewReplacer(pairs...).Replace(cfg.PII.KeyFile)
 
 	env := podEnv(t, b, c, complete)
-	var dsnVars []string
+	secretVars := map[string]bool{}  // variables holding secrets
+	secretFiles := map[string]bool{} // files holding secrets, as laid out under root
+	withSecret := map[string]bool{}  // sources reading a secret
 	for _, name := range slices.Sorted(mapKeys(cfg.Sources)) {
-		fc := sourceBlock(t, cfg, name)
-		switch {
-		case fc.DSNEnv != "":
-			dsnVars = append(dsnVars, fc.DSNEnv)
-			if _, ok := env[fc.DSNEnv]; !ok && complete {
-				t.Errorf("source %s: dsn_env %s is not set by the container's env or envFrom", name, fc.DSNEnv)
-			}
-		case fc.DSNFile != "":
-			if _, m, ok := under(mounts, fc.DSNFile); !ok || m.kind != "secret" {
-				t.Errorf("source %s: dsn_file %s is not under a Secret volume", name, fc.DSNFile)
+		spec := sourceBlock(t, cfg, name)
+		for key, v := range spec.secretEnvs {
+			withSecret[name], secretVars[v] = true, true
+			if _, ok := env[v]; !ok && complete {
+				t.Errorf("source %s: %s %s is not set by the container's env or envFrom", name, key, v)
 			}
 		}
+		for key, f := range spec.secretFiles {
+			withSecret[name] = true
+			secretFiles[strings.NewReplacer(pairs...).Replace(f)] = true
+			if _, m, ok := under(mounts, f); !ok || m.kind != "secret" {
+				t.Errorf("source %s: %s %s is not under a Secret volume", name, key, f)
+			}
+		}
+		checkDropMount(t, b, name, spec, mounts, complete)
 	}
 	if t.Failed() {
 		return
@@ -1054,6 +1111,11 @@ func checkPodConfig(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.
 		if _, err := os.Stat(keyFile); err != nil {
 			t.Fatalf("pii.key_file %s: the Secret volume has no such key", cfg.PII.KeyFile)
 		}
+		for f := range secretFiles {
+			if _, err := os.Stat(f); err != nil {
+				t.Errorf("secret file %s: the Secret volume has no such key", f)
+			}
+		}
 		pc, err := config.Load(rootCfg, rewritten)
 		if err != nil {
 			t.Fatalf("config: %v", err)
@@ -1061,13 +1123,25 @@ func checkPodConfig(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.
 		if !keyFails(pc) {
 			t.Errorf("the example Secret's pseudonymisation key is accepted: a placeholder must never be a usable key")
 		}
-		if errs := openSources(pc); len(errs) != len(dsnVars) {
-			t.Errorf("with the example Secret's DSNs, %d of %d sources fail to build: every placeholder must be refused (%q)", len(errs), len(dsnVars), errs)
+		refused := map[string]bool{}
+		for _, e := range openSources(pc) {
+			name, _, _ := strings.Cut(e, ": ")
+			refused[name] = true
+		}
+		for _, name := range slices.Sorted(mapKeys(cfg.Sources)) {
+			if withSecret[name] && !refused[name] {
+				t.Errorf("source %s builds with the example Secrets: every placeholder must be refused", name)
+			} else if !withSecret[name] && refused[name] {
+				t.Errorf("source %s reads no secret but does not build: %v", name, openSources(pc))
+			}
 		}
 	}
 	// With test secrets in place of the placeholders, everything loads.
-	for _, v := range dsnVars {
+	for v := range secretVars {
 		t.Setenv(v, testDSN)
+	}
+	for f := range secretFiles {
+		writeFile(t, f, []byte(testDSN+"\n"))
 	}
 	writeFile(t, keyFile, []byte(testKeyHex+"\n"))
 	ms := checkConfig(t, rootCfg, rewritten)
@@ -1075,6 +1149,40 @@ func checkPodConfig(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.
 		t.Error("the overlay's pod compiles no mapping")
 	}
 	t.Logf("%s: %d mappings, %d sources load as the pod sees them", cfgPath, len(ms), len(cfg.Sources))
+}
+
+// checkDropMount checks a filedrop source's directories against the pod:
+// dir, done_dir and failed_dir on one writable volume (files are renamed
+// between them), a PersistentVolumeClaim of the rendering that the upload
+// side can share (the pod's state volume is a claim template of its own).
+func checkDropMount(t *testing.T, b *bundle, name string, spec sourceSpec, mounts map[string]mount, complete bool) {
+	t.Helper()
+	if spec.dropDirs == nil {
+		return
+	}
+	dropMount, m, ok := under(mounts, spec.dropDirs[0])
+	switch {
+	case !ok || m.kind != "pvc":
+		t.Errorf("source %s: dir %s is not under a PersistentVolumeClaim volume (mounts: %v)", name, spec.dropDirs[0], mounts)
+		return
+	case m.readOnly:
+		t.Errorf("source %s: dir %s is on a read-only mount: hpgate moves files to done/ and failed/", name, spec.dropDirs[0])
+	}
+	for _, d := range spec.dropDirs[1:] {
+		if mp, _, _ := under(mounts, d); mp != dropMount {
+			t.Errorf("source %s: %s is not on the drop directory's volume (%s): files are renamed, not copied", name, d, dropMount)
+		}
+	}
+	pvc, found := b.pvcs[m.ref]
+	if !found {
+		if complete {
+			t.Errorf("source %s: PersistentVolumeClaim %s is not part of the rendering", name, m.ref)
+		}
+		return
+	}
+	if len(pvc.Spec.AccessModes) == 0 || pvc.Spec.Resources.Requests.Storage().IsZero() {
+		t.Errorf("PersistentVolumeClaim %s: give accessModes and a storage request", pvc.Name)
+	}
 }
 
 // podEnv returns the container's environment: env values and the keys of
@@ -1184,6 +1292,10 @@ func TestKubernetesOverlayMatchesPack(t *testing.T) {
 		return out
 	}
 	pack, copied := files(jimoPack), files(overlayMaps)
+	// demo.yaml (kind: demo) holds the rows only `hpgate demo` uses to
+	// build its synthetic county; `hpgate run`, check and test skip it. It
+	// is not deployment config, so the overlay does not ship it.
+	delete(pack, "demo.yaml")
 	if len(pack) == 0 {
 		t.Fatalf("no files in %s", jimoPack)
 	}

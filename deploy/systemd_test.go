@@ -131,7 +131,7 @@ func TestSystemdUnitSettings(t *testing.T) {
 	}
 	cfg := loadLoose(t, unitConfigPath, readFile(t, unitConfigPath))
 	if need := drainBudget(t, cfg); stop < need+30*time.Second {
-		t.Errorf("TimeoutStopSec=%s: a drain may take %s (query_timeout + write_timeout); leave 30 s more", stop, need)
+		t.Errorf("TimeoutStopSec=%s: a drain may take %s (slowest source read + write_timeout); leave 30 s more", stop, need)
 	}
 	sts := baseStatefulSet(t)
 	if grace := time.Duration(*sts.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second; grace != stop {
@@ -139,18 +139,13 @@ func TestSystemdUnitSettings(t *testing.T) {
 	}
 }
 
-// drainBudget is the longest a SIGTERM drain can take: the slowest source
-// query plus one Kafka write.
+// drainBudget is the longest a SIGTERM drain can take: the slowest
+// source read in flight (see sourceSpec.readTimeout) plus one Kafka write.
 func drainBudget(t *testing.T, cfg *config.Config) time.Duration {
 	t.Helper()
 	var q time.Duration
 	for name := range cfg.Sources {
-		fc := sourceBlock(t, cfg, name)
-		d := fc.QueryTimeout
-		if d == 0 {
-			d = 30 * time.Second // sqlsource.DefaultQueryTimeout
-		}
-		q = max(q, d)
+		q = max(q, sourceBlock(t, cfg, name).readTimeout)
 	}
 	return q + cfg.Kafka.WriteTimeout
 }
@@ -209,11 +204,13 @@ func TestSystemdConfig(t *testing.T) {
 		t.Errorf("kafka.sasl.password_env: under systemd the password is a credential (password_file)")
 	}
 	for name := range cfg.Sources {
-		fc := sourceBlock(t, cfg, name)
-		if fc.DSNEnv != "" {
-			t.Errorf("source %s: dsn_env %s: under systemd DSNs are credentials (dsn_file)", name, fc.DSNEnv)
+		spec := sourceBlock(t, cfg, name)
+		for key, env := range spec.secretEnvs {
+			t.Errorf("source %s: %s %s: under systemd secrets are credentials (the *_file key)", name, key, env)
 		}
-		files["sources."+name+".dsn_file"] = fc.DSNFile
+		for key, f := range spec.secretFiles {
+			files["sources."+name+"."+key] = f
+		}
 	}
 	used := map[string]bool{}
 	for _, key := range slices.Sorted(mapKeys(files)) {
@@ -258,6 +255,69 @@ func TestSystemdConfig(t *testing.T) {
 	ms := checkConfig(t, filepath.Join(root, "hpgate.yaml"), []byte(rewritten))
 	if len(ms) == 0 {
 		t.Error("no mappings compiled")
+	}
+}
+
+// TestSystemdDropDirs checks that the unit can do what a filedrop source
+// does: ProtectSystem=strict leaves only the state directory writable, so
+// each drop directory must be a ReadWritePaths= entry, with its done and
+// failed directories under the same entry (each entry is its own bind
+// mount, and a rename across two fails with EXDEV even on one file
+// system). Every ReadWritePaths= entry must be such a drop directory: no
+// other place is writable.
+func TestSystemdDropDirs(t *testing.T) {
+	u := parseUnit(t, unitPath)
+	var rw []string
+	for _, v := range u["Service"]["ReadWritePaths"] {
+		for _, p := range strings.Fields(v) {
+			p = strings.TrimLeft(p, "-+")
+			if !path.IsAbs(p) {
+				t.Errorf("ReadWritePaths=%s: want an absolute path", p)
+			}
+			rw = append(rw, path.Clean(p))
+		}
+	}
+	cfg := loadLoose(t, unitConfigPath, readFile(t, unitConfigPath))
+	stateDir := "/var/lib/" + u.last("Service", "StateDirectory")
+	used := map[string]bool{}
+	drops := 0
+	for _, name := range slices.Sorted(mapKeys(cfg.Sources)) {
+		spec := sourceBlock(t, cfg, name)
+		if spec.dropDirs == nil {
+			continue
+		}
+		drops++
+		var entry string
+		for i, d := range spec.dropDirs {
+			d = path.Clean(d)
+			if d == stateDir || strings.HasPrefix(d, stateDir+"/") {
+				t.Errorf("source %s: %s is in the StateDirectory, which only the service can reach: the office's upload cannot write it", name, d)
+				continue
+			}
+			e := ""
+			for _, p := range rw {
+				if (d == p || strings.HasPrefix(d, p+"/")) && len(p) > len(e) {
+					e = p
+				}
+			}
+			switch {
+			case e == "":
+				t.Errorf("source %s: %s is not under a ReadWritePaths= entry: under ProtectSystem=strict hpgate cannot move files there", name, d)
+			case i == 0:
+				entry = e
+			case e != entry:
+				t.Errorf("source %s: %s is under ReadWritePaths=%s, the drop directory under %s: renames across the two fail (EXDEV)", name, d, e, entry)
+			}
+			used[e] = true
+		}
+	}
+	for _, p := range rw {
+		if !used[p] {
+			t.Errorf("ReadWritePaths=%s: no filedrop source of %s uses it; keep the file system read-only", p, unitConfigPath)
+		}
+	}
+	if drops == 0 {
+		t.Errorf("%s has no filedrop source: this test checks nothing", unitConfigPath)
 	}
 }
 

@@ -99,6 +99,13 @@ func registeredMetrics(t *testing.T) map[string]string {
 	m.InFlight.Set(1)
 	m.ReloadOK.Set(1)
 	m.ReloadsTotal.WithLabelValues("success").Inc()
+	m.AuditRows.WithLabelValues("a", "370282", "source").Set(10)
+	m.AuditMissing.WithLabelValues("a", "370282").Set(0)
+	m.AuditLastRun.WithLabelValues("ok").SetToCurrentTime()
+	m.RedriveRows.WithLabelValues("a", "delivered", "370282").Inc()
+	m.ReplayRows.WithLabelValues("a", "370282").Inc()
+	m.CatchupRemaining.WithLabelValues("a", "370282").Set(60)
+	m.AuditTrailEntries.WithLabelValues("replay").Inc()
 
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -29,6 +29,16 @@ type Metrics struct {
 	InFlight        prometheus.Gauge
 	ReloadOK        prometheus.Gauge
 	ReloadsTotal    *prometheus.CounterVec // result
+
+	// Data assurance: the source-to-Kafka audit, DLQ re-drives, replays
+	// and catch-up after an outage.
+	AuditRows         *prometheus.GaugeVec   // mapping, county, kind (source, topic, dlq, missing, extra, hash_mismatch)
+	AuditMissing      *prometheus.GaugeVec   // mapping, county
+	AuditLastRun      *prometheus.GaugeVec   // result
+	RedriveRows       *prometheus.CounterVec // mapping, outcome, county
+	ReplayRows        *prometheus.CounterVec // mapping, county
+	CatchupRemaining  *prometheus.GaugeVec   // mapping, county
+	AuditTrailEntries *prometheus.CounterVec // action
 }
 
 // BuildInfo labels hpgate_build_info.
@@ -81,12 +91,34 @@ func New(reg prometheus.Registerer, build BuildInfo, status func() []MappingStat
 			Name: "hpgate_config_reloads_total", Help: "Loads of the config and mappings, by result.",
 		}, []string{"result"}),
 	}
+	m.AuditRows = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hpgate_audit_records", Help: "Figures of the last source-to-Kafka audit over its window, by kind: source, topic, dlq, missing, extra, hash_mismatch.",
+	}, []string{"mapping", "county", "kind"})
+	m.AuditMissing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hpgate_audit_missing_records", Help: "Source rows of the last audit's window found neither on the topic nor in the DLQ.",
+	}, []string{"mapping", "county"})
+	m.AuditLastRun = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hpgate_audit_last_run_timestamp_seconds", Help: "Unix time of the end of the last audit run, by result (ok, gap, error).",
+	}, []string{"result"})
+	m.RedriveRows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hpgate_dlq_redrive_rows_total", Help: "Dead-letter rows re-driven, by outcome (delivered, rejected, filtered).",
+	}, []string{"mapping", "outcome", "county"})
+	m.ReplayRows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hpgate_replay_rows_total", Help: "Source rows read and written again by replays.",
+	}, []string{"mapping", "county"})
+	m.CatchupRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hpgate_catchup_remaining_estimate_seconds", Help: "While a mapping catches up after an outage: estimated time until it is caught up; -1 when it is not gaining.",
+	}, []string{"mapping", "county"})
+	m.AuditTrailEntries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hpgate_audit_trail_entries_total", Help: "Entries appended to the audit trail of changes, by action.",
+	}, []string{"action"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hpgate_build_info", Help: "Build information; the value is always 1.",
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(build.Version, build.Revision, build.GoVersion).Set(1)
 	reg.MustRegister(m.RowsRead, m.SourceUp, m.Records, m.Rejections, m.Filtered, m.MessagesWritten,
-		m.WriteErrors, m.WriteRetries, m.DLQMessages, m.BatchDuration, m.InFlight, m.ReloadOK, m.ReloadsTotal, buildInfo)
+		m.WriteErrors, m.WriteRetries, m.DLQMessages, m.BatchDuration, m.InFlight, m.ReloadOK, m.ReloadsTotal, buildInfo,
+		m.AuditRows, m.AuditMissing, m.AuditLastRun, m.RedriveRows, m.ReplayRows, m.CatchupRemaining, m.AuditTrailEntries)
 	if status != nil {
 		reg.MustRegister(&statusCollector{status: status})
 	}
@@ -232,4 +264,70 @@ func RegisterStateSize(reg prometheus.Registerer, size func() float64) {
 		Name: "hpgate_state_store_size_bytes",
 		Help: "Size of the local state store (checkpoints, snapshot hashes) on disk.",
 	}, size))
+}
+
+// WritebackMetrics are the metrics of `hpgate writeback`, which runs as its
+// own process with its own registry.
+type WritebackMetrics struct {
+	Rows        *prometheus.CounterVec // writeback, result (updated, unchanged, not_found, unmapped, nothing, error)
+	DLQMessages *prometheus.CounterVec // writeback, reason
+	IndexRows   *prometheus.GaugeVec   // writeback
+	Retries     prometheus.Counter
+}
+
+// NewWriteback registers the writeback metrics on reg.
+func NewWriteback(reg prometheus.Registerer) *WritebackMetrics {
+	m := &WritebackMetrics{
+		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_writeback_rows_total",
+			Help: "Identity records applied to a writeback's target table, by result (updated, unchanged, not_found, unmapped, nothing, error)."}, []string{"writeback", "result"}),
+		DLQMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_writeback_dlq_messages_total",
+			Help: "Identity records a writeback could not apply, sent to the dead-letter topic, by reason."}, []string{"writeback", "reason"}),
+		IndexRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hpgate_writeback_index_rows",
+			Help: "Target rows a writeback's blind index holds (rows with a valid ID number), set when the index is built or refreshed."}, []string{"writeback"}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "hpgate_writeback_retries_total",
+			Help: "Identity records retried after a transient fault of a target database."}),
+	}
+	reg.MustRegister(m.Rows, m.DLQMessages, m.IndexRows, m.Retries)
+	return m
+}
+
+// IdentityMetrics are the metrics of `hpgate identity` (the identity view,
+// discrepancy and policy stages), which runs as its own consumer-group
+// process with its own registry.
+type IdentityMetrics struct {
+	Inputs        *prometheus.CounterVec // entity
+	InputErrors   *prometheus.CounterVec // reason (decode, apply)
+	Outputs       *prometheus.CounterVec // entity
+	Discrepancies *prometheus.CounterVec // kind, status
+	Alerts        *prometheus.CounterVec // rule
+	Rebuilds      *prometheus.CounterVec // result (reused, rebuilt)
+	RebuildInputs prometheus.Counter
+	Partitions    prometheus.Gauge
+	Commits       prometheus.Counter
+}
+
+// NewIdentity registers the identity-stage metrics on reg.
+func NewIdentity(reg prometheus.Registerer) *IdentityMetrics {
+	m := &IdentityMetrics{
+		Inputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_identity_inputs_total",
+			Help: "Canonical records consumed by the identity stages, by entity."}, []string{"entity"}),
+		InputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_identity_input_errors_total",
+			Help: "Canonical records the identity stages could not use (logged with topic, partition and offset), by reason."}, []string{"reason"}),
+		Outputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_identity_outputs_total",
+			Help: "Records written and acknowledged by the identity stages, by entity (identity, discrepancy, policy_alert, settlement_enriched)."}, []string{"entity"}),
+		Discrepancies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_identity_discrepancies_total",
+			Help: "Discrepancy records emitted, by kind and status (open, resolved)."}, []string{"kind", "status"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_identity_policy_alerts_total",
+			Help: "Policy alerts emitted, by rule."}, []string{"rule"}),
+		Rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hpgate_identity_partition_loads_total",
+			Help: "Partitions taken on, by result: reused (local state current) or rebuilt (replayed from the topics)."}, []string{"result"}),
+		RebuildInputs: prometheus.NewCounter(prometheus.CounterOpts{Name: "hpgate_identity_rebuild_inputs_total",
+			Help: "Canonical records replayed to rebuild partition state."}),
+		Partitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hpgate_identity_partitions_owned",
+			Help: "Partitions this instance owns in the identity consumer group."}),
+		Commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "hpgate_identity_offset_commits_total",
+			Help: "Consumer-group offset commits, each after its outputs were acknowledged."}),
+	}
+	reg.MustRegister(m.Inputs, m.InputErrors, m.Outputs, m.Discrepancies, m.Alerts, m.Rebuilds, m.RebuildInputs, m.Partitions, m.Commits)
+	return m
 }

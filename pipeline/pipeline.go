@@ -9,6 +9,13 @@
 // and resumes by itself; a condition only an operator can clear (a changed
 // cursor, an unknown column) stops that mapping with a status and a log
 // line while the others go on.
+//
+// Data assurance works on the same parts: Audit compares a window of each
+// source (mapped as the runners map it) with the canonical topics and the
+// DLQ; Redrive maps dead-letter rows again once their mapping is fixed;
+// Replay re-sends one mapping's range under a progress key of its own; a
+// runner far behind its source reports its catch-up (catchup.go). The
+// audit trail of changes is package trail.
 package pipeline
 
 import (
@@ -53,6 +60,10 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait after a transient failure.
 	// The defaults are 500ms and 1m.
 	MinBackoff, MaxBackoff time.Duration
+	// CatchupThreshold is the source lag over which a mapping reports its
+	// catch-up progress and an estimate of the time left. The default is
+	// DefaultCatchupThreshold (1h).
+	CatchupThreshold time.Duration
 }
 
 func (o *Options) defaults() {
@@ -79,9 +90,13 @@ type Pipeline struct {
 
 	sources map[string]SourceSpec
 	topics  []string
+	// current holds the mappings in force by name (guarded by mu), for the
+	// operator actions (re-drive, replay) that use them outside a runner.
+	current map[string]*mappings.Mapping
 
 	mu      sync.Mutex
 	running bool
+	busy    map[string]bool // operator actions going on (replay:NAME, redrive:NAME)
 	restart chan *runner
 	done    chan struct{} // closed when Run returns
 }
@@ -127,15 +142,46 @@ func (p *Pipeline) Topics() []string {
 }
 
 func (p *Pipeline) setTopics(ms []*mappings.Mapping) {
-	set := map[string]bool{dlq.Topic(p.opts.TopicPrefix): true}
+	// The daemon writes the audit trail of changes beside the pipeline.
+	set := map[string]bool{dlq.Topic(p.opts.TopicPrefix): true, p.opts.TopicPrefix + "audit.v1": true}
+	p.current = make(map[string]*mappings.Mapping, len(ms))
 	for _, m := range ms {
 		set[m.Topic(p.opts.TopicPrefix)] = true
+		p.current[m.Name] = m
 	}
 	p.topics = p.topics[:0]
 	for t := range set {
 		p.topics = append(p.topics, t)
 	}
 	sort.Strings(p.topics)
+}
+
+// claim marks the operator action what as going on; false when it already is.
+func (p *Pipeline) claim(what string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.busy[what] {
+		return false
+	}
+	if p.busy == nil {
+		p.busy = map[string]bool{}
+	}
+	p.busy[what] = true
+	return true
+}
+
+func (p *Pipeline) release(what string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.busy, what)
+}
+
+// Mapping returns the mapping in force called name.
+func (p *Pipeline) Mapping(name string) (*mappings.Mapping, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.current[name]
+	return m, ok
 }
 
 // Run runs every mapping until ctx is done. A mapping that stops is logged

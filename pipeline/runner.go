@@ -12,7 +12,6 @@ import (
 
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/mappings"
-	"github.com/hpgate/hpgate/mappings/normalize"
 	"github.com/hpgate/hpgate/monitoring"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
 	"github.com/hpgate/hpgate/pipeline/dlq"
@@ -38,6 +37,8 @@ type runner struct {
 
 	res  mappings.Result
 	msgs []connectors.Message
+
+	cu catchup // progress while far behind the source
 
 	mu     sync.Mutex
 	status monitoring.MappingStatus
@@ -155,6 +156,7 @@ func (r *runner) run(ctx context.Context) error {
 			return r.stop(fmt.Errorf("commit checkpoint: %w", err))
 		}
 		pos = b.Next
+		r.trackCatchup(r.rowTime(b, b.Len()-1), b.Len(), b.Len() == r.batchSize, time.Now())
 		r.log.Debug("batch delivered", "rows", b.Len(), "records", len(r.res.Records), "rejected", len(r.res.Rejections),
 			"position", display, "duration_seconds", time.Since(now).Seconds())
 		r.setStatus(func(s *monitoring.MappingStatus) {
@@ -339,23 +341,10 @@ func (r *runner) observe(stage string, t0 time.Time) {
 
 // rowTime is the cursor timestamp of row i, zero when there is none.
 func (r *runner) rowTime(b *connectors.Batch, i int) time.Time {
-	st := r.m.Stream
-	if st.TimestampColumn == "" {
+	if r.m.Stream.TimestampColumn == "" {
 		return time.Now()
 	}
-	for _, col := range []string{st.TimestampColumn, st.TimestampFallback} {
-		for j, c := range b.Columns {
-			if col == "" || !strings.EqualFold(c, col) || b.Rows[i][j] == nil {
-				continue
-			}
-			t, err := normalize.Date(b.Rows[i][j], r.m.Zone())
-			if err != nil {
-				return time.Time{}
-			}
-			return t
-		}
-	}
-	return time.Time{}
+	return cursorTime(r.m, b, i)
 }
 
 // stop records a stopped mapping and returns the error to log.

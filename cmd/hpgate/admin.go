@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/mappings/canonical"
 	"github.com/hpgate/hpgate/pipeline"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
 	"github.com/hpgate/hpgate/pipeline/config"
+	"github.com/hpgate/hpgate/pipeline/trail"
 )
 
 // The admin API lets `hpgate checkpoint` act through a running daemon,
@@ -85,7 +87,10 @@ func (d *daemon) adminHandlers(token string) func(mux *http.ServeMux) {
 			_ = json.NewEncoder(w).Encode(list)
 		}))
 		mux.HandleFunc("POST /admin/checkpoints/{name}/reset", auth(func(w http.ResponseWriter, r *http.Request) {
-			adminResult(w, d.pipe.ResetCheckpoint(r.PathValue("name")))
+			name := r.PathValue("name")
+			err := d.pipe.ResetCheckpoint(name)
+			d.record(r.Context(), trail.Entry{Operator: operatorOf(r), Action: canonical.AuditCheckpointReset, Mapping: name, Err: err})
+			adminResult(w, err)
 		}))
 		mux.HandleFunc("POST /admin/checkpoints/{name}/set", auth(func(w http.ResponseWriter, r *http.Request) {
 			var body struct {
@@ -96,8 +101,13 @@ func (d *daemon) adminHandlers(token string) func(mux *http.ServeMux) {
 				http.Error(w, "body must be {\"position\": …, \"display\": …}", http.StatusBadRequest)
 				return
 			}
-			adminResult(w, d.pipe.SetCheckpoint(r.PathValue("name"), body.Position, body.Display))
+			name := r.PathValue("name")
+			err := d.pipe.SetCheckpoint(name, body.Position, body.Display)
+			d.record(r.Context(), trail.Entry{Operator: operatorOf(r), Action: canonical.AuditCheckpointSet, Mapping: name, Err: err,
+				Detail: "resumes after " + body.Display})
+			adminResult(w, err)
 		}))
+		d.assuranceRoutes(mux, auth)
 	}
 }
 
@@ -130,6 +140,8 @@ func listCheckpoints(store *checkpoint.Store) ([]adminCheckpoint, error) {
 type adminClient struct {
 	base, token string
 	http        *http.Client
+	// operator is who acts, sent for the daemon's audit trail.
+	operator string
 }
 
 // dialAdmin returns a client when a daemon's token and listener are there
@@ -139,7 +151,8 @@ func dialAdmin(ctx context.Context, cfg *config.Config) (*adminClient, bool) {
 	if err != nil || cfg.HTTP.Listen == "" {
 		return nil, false
 	}
-	c := &adminClient{base: "http://" + cfg.HTTP.Listen, token: strings.TrimSpace(string(tok)), http: &http.Client{Timeout: 10 * time.Second}}
+	c := &adminClient{base: "http://" + cfg.HTTP.Listen, token: strings.TrimSpace(string(tok)), http: &http.Client{Timeout: 10 * time.Second},
+		operator: trail.Operator("")}
 	if cfg.HTTP.TLS != nil {
 		// The token authenticates; TLS only keeps it off the wire. The
 		// daemon's certificate names its public host, not the loopback
@@ -156,6 +169,9 @@ func dialAdmin(ctx context.Context, cfg *config.Config) (*adminClient, bool) {
 	return c, resp.StatusCode == http.StatusOK
 }
 
+// operatorHeader carries who acts, for the audit trail.
+const operatorHeader = "X-Hpgate-Operator"
+
 func (c *adminClient) do(ctx context.Context, method, path string, body any, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -170,6 +186,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any, out
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set(operatorHeader, c.operator)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err

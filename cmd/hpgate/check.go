@@ -3,12 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
+	"github.com/hpgate/hpgate/pipeline/config"
+	"github.com/hpgate/hpgate/pipeline/writeback"
 )
 
 func checkCmd() *cobra.Command {
@@ -43,6 +46,14 @@ that no index serves is a warning naming the CREATE INDEX to add.`,
 			} else {
 				errs, warns = checkFiles(args)
 			}
+			// The mapping and writeback loaders read the same files: a
+			// file that is not YAML is reported by both.
+			seen := map[string]bool{}
+			errs = slices.DeleteFunc(errs, func(e *yamlfile.PosError) bool {
+				dup := seen[e.Error()]
+				seen[e.Error()] = true
+				return dup
+			})
 			for _, e := range errs {
 				fmt.Fprintln(cmd.OutOrStdout(), e)
 			}
@@ -64,19 +75,49 @@ that no index serves is a warning naming the CREATE INDEX to add.`,
 
 // checkFiles validates mapping files without a config.
 func checkFiles(paths []string) (errs, warns yamlfile.Errors) {
+	wbErrs := checkWritebacks(paths, nil, "")
 	ms, err := mappings.Load(mappings.Options{}, paths...)
 	if err != nil {
 		var perrs yamlfile.Errors
 		if errors.As(err, &perrs) {
-			return perrs, nil
+			return append(perrs, wbErrs...), nil
 		}
 		return yamlfile.Errors{{File: paths[0], Msg: err.Error()}}, nil
 	}
+	errs = wbErrs
 	for _, m := range ms {
 		e, w := placeFindings(m, sqlsource.CheckStream("", m.Stream))
 		errs, warns = append(errs, e...), append(warns, w...)
 	}
 	return errs, warns
+}
+
+// checkWritebacks validates the writeback files (kind: writeback) under
+// paths with the loader of `hpgate writeback` and, given the config, their
+// targets (a source of the config on a driver writeback can write).
+func checkWritebacks(paths []string, cfg *config.Config, configPath string) yamlfile.Errors {
+	wbs, err := writeback.Load(paths...)
+	if err != nil {
+		var perrs yamlfile.Errors
+		if errors.As(err, &perrs) {
+			return perrs
+		}
+		return yamlfile.Errors{{File: paths[0], Msg: err.Error()}}
+	}
+	if cfg == nil {
+		return nil
+	}
+	return writeback.CheckTargets(wbs, configPath, sourceDriver(cfg))
+}
+
+// sourceDriver returns the driver of a source instance of cfg.
+func sourceDriver(cfg *config.Config) func(source string) (string, bool) {
+	return func(source string) (string, bool) {
+		if s, ok := cfg.Sources[source]; ok && s != nil {
+			return s.Driver, true
+		}
+		return "", false
+	}
 }
 
 // placeFindings places a check's findings on a mapping at its query key

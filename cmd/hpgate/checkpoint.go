@@ -13,8 +13,10 @@ import (
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/canonical"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
 	"github.com/hpgate/hpgate/pipeline/config"
+	"github.com/hpgate/hpgate/pipeline/trail"
 )
 
 func checkpointCmd() *cobra.Command {
@@ -70,7 +72,11 @@ one stopped because its cursor changed) and starts it again.`,
 			if c, ok := dialAdmin(cmd.Context(), cfg); ok {
 				err = c.do(cmd.Context(), http.MethodPost, "/admin/checkpoints/"+name+"/reset", nil, nil)
 			} else {
-				err = withStore(cfg, func(s *checkpoint.Store) error { return s.Reset(name) })
+				err = withStore(cfg, func(s *checkpoint.Store) error {
+					err := s.Reset(name)
+					recordDirect(s, trail.Entry{Action: canonical.AuditCheckpointReset, Mapping: name, Err: err})
+					return err
+				})
 			}
 			if err != nil {
 				return err
@@ -94,10 +100,7 @@ one stopped because its cursor changed) and starts it again.`,
 			if err != nil {
 				return err
 			}
-			cols := append([]string{}, m.Stream.KeyColumns...)
-			if m.Stream.TimestampColumn != "" {
-				cols = append([]string{m.Stream.TimestampColumn}, cols...)
-			}
+			cols := cursorColumns(m.Stream.TimestampColumn, m.Stream.KeyColumns)
 			if len(args)-1 != len(cols) {
 				return fmt.Errorf("%s's cursor is %v: give %d values", m.Name, cols, len(cols))
 			}
@@ -119,7 +122,11 @@ one stopped because its cursor changed) and starts it again.`,
 				err = c.do(cmd.Context(), http.MethodPost, "/admin/checkpoints/"+m.Name+"/set",
 					map[string]any{"position": pos, "display": display}, nil)
 			} else {
-				err = withStore(cfg, func(s *checkpoint.Store) error { return s.Set(m.Name, pos, display) })
+				err = withStore(cfg, func(s *checkpoint.Store) error {
+					err := s.Set(m.Name, pos, display)
+					recordDirect(s, trail.Entry{Action: canonical.AuditCheckpointSet, Mapping: m.Name, Err: err, Detail: "resumes after " + display})
+					return err
+				})
 			}
 			if err != nil {
 				return err

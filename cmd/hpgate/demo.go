@@ -103,13 +103,16 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 		fmt.Fprintf(out, "in-process Kafka-protocol broker at %s\n", strings.Join(brokers, ","))
 	}
 
-	county, err := demo.Build(dir, packDir, demo.Options{RowsPerTable: o.rows, Brokers: brokers, HTTPListen: o.listen})
+	county, err := demo.Build(dir, packDir, demo.Options{RowsPerTable: o.rows, Brokers: brokers, HTTPListen: o.listen, Cases: true})
 	if err != nil {
 		return err
 	}
 	defer county.Close()
 	fmt.Fprintf(out, "synthetic county %s: %d rows in %d tables of %d sources, %d mappings\n",
 		o.pack, county.Total(), len(county.Rows), len(distinctSources(county)), len(county.Mappings))
+	if r := county.Registry(); r != "" {
+		fmt.Fprintln(out, r)
+	}
 
 	reg := prometheus.NewRegistry()
 	d, err := openDaemon(county.ConfigPath, log, reg)
@@ -144,6 +147,12 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 		return err
 	}
 	printSummary(out, d, counts1, counts2)
+	// The identity stages, in-process, over what the gateway delivered.
+	idSummary, err := runIdentityDemo(ctx, log, county.ConfigPath)
+	if err != nil {
+		return reportLoad(out, err)
+	}
+	printIdentitySummary(out, idSummary)
 	if sample, err := sampleRecord(ctx, brokers, "hp.settlement.v1"); err == nil {
 		fmt.Fprintf(out, "\none record of hp.settlement.v1 (ID numbers and names never leave the mapper):\n%s\n", sample)
 	}

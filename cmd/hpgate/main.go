@@ -40,6 +40,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(runCmd(), demoCmd(), previewCmd(), checkpointCmd(), checkCmd(), testCmd(), versionCmd(), benchCmd(), benchBrokerCmd(), benchRunCmd(), benchBaselineCmd())
+	root.AddCommand(registrySimCmd())
+	root.AddCommand(reconcileCmd(), writebackCmd())
+	root.AddCommand(identityCmd())
+	root.AddCommand(auditCmd(), dlqCmd(), replayCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0

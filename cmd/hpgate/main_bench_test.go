@@ -6,6 +6,8 @@ import (
 	"os/signal"
 	"syscall"
 	"testing"
+
+	"github.com/hpgate/hpgate/connectors/connectortest"
 )
 
 // TestMain lets `hpgate bench`, run by a test, start its children (the
@@ -18,5 +20,6 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	// RunMain also stops the private MariaDB the end-to-end tests start.
+	os.Exit(connectortest.RunMain(m))
 }

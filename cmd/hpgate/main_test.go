@@ -119,14 +119,15 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	// 120 rows per table then 25 more; the settlement topic gets both the
-	// HIS and the insurance settlements.
+	// HIS and the insurance settlements, plus the pack's 10 demo-case
+	// settlements (demo.yaml).
 	re := regexp.MustCompile(`(?m)^\s+hp\.settlement\.v1\s+(\d+)\s+(\d+)$`)
 	m := re.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no settlement line in:\n%s", out)
 	}
-	if m[1] != "240" || m[2] != "290" {
-		t.Errorf("settlements after snapshot %s, after increment %s; want 240 and 290\n%s", m[1], m[2], out)
+	if m[1] != "250" || m[2] != "300" {
+		t.Errorf("settlements after snapshot %s, after increment %s; want 250 and 300\n%s", m[1], m[2], out)
 	}
 	for _, want := range []string{"hp.dlq.v1", "jimo-ins-settlement", "bad_check_digit", "increment delivered"} {
 		if !strings.Contains(out, want) {
@@ -135,5 +136,20 @@ func TestDemo(t *testing.T) {
 	}
 	if regexp.MustCompile(`\b370282(19|20)\d{9}[\dX]\b`).MatchString(out) {
 		t.Errorf("a clear ID number in the demo output:\n%s", out)
+	}
+	// The registry API mappings read the in-process simulator: its 200
+	// persons, then every version the increment's changes made, all mapped.
+	if !strings.Contains(out, "registry API simulator at http://127.0.0.1:") {
+		t.Errorf("no registry simulator in:\n%s", out)
+	}
+	for _, mapping := range []string{"jimo-registry-api-person", "jimo-registry-api-household"} {
+		m := regexp.MustCompile(`(?m)^\s+` + mapping + `\s+(\d+)\s+(\d+)\s+0\s`).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("no %s line in:\n%s", mapping, out)
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); m[1] != m[2] || (mapping == "jimo-registry-api-person" && n < 200) {
+			t.Errorf("%s: rows and records %v, want equal, none rejected, at least the 200 persons\n%s", mapping, m, out)
+		}
 	}
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/canonical"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
+	"github.com/hpgate/hpgate/pipeline/trail"
 )
 
 // Hot reload: on SIGHUP, and when a file under the mapping paths changes,
@@ -132,6 +134,8 @@ func (d *daemon) reload(ctx context.Context, trigger string) {
 	if err := d.ensureTopics(ctx); err != nil {
 		problems = append(problems, &yamlfile.PosError{File: d.cfg.File, Msg: err.Error()})
 	}
+	d.record(ctx, trail.Entry{Action: canonical.AuditReload, Config: d.cfg.File, Mappings: next, Err: problems.Err(),
+		Detail: "trigger: " + trigger})
 	if len(problems) > 0 {
 		for _, p := range problems {
 			d.log.Warn("mapping file rejected, its directory keeps the previous mappings", "trigger", trigger, "err", p.Error())

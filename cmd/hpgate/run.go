@@ -19,6 +19,7 @@ import (
 	"github.com/hpgate/hpgate/connectors/kafkasink"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/mappings/canonical"
 	"github.com/hpgate/hpgate/mappings/pii"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
 	"github.com/hpgate/hpgate/monitoring"
@@ -26,6 +27,7 @@ import (
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
 	"github.com/hpgate/hpgate/pipeline/config"
 	"github.com/hpgate/hpgate/pipeline/dlq"
+	"github.com/hpgate/hpgate/pipeline/trail"
 )
 
 func runCmd() *cobra.Command {
@@ -85,7 +87,9 @@ type daemon struct {
 	store    *checkpoint.Store
 	pipe     *pipeline.Pipeline
 	metrics  *monitoring.Metrics
-	mu       sync.Mutex // guards mappings, which reloads replace
+	trail    *trail.Trail  // the audit trail of changes, in the state store
+	publish  chan struct{} // asks the running daemon to publish the trail
+	mu       sync.Mutex    // guards mappings, which reloads replace
 	mappings []*mappings.Mapping
 	// memoryLimit is the Go runtime's soft memory limit in force.
 	memoryLimit int64
@@ -165,12 +169,14 @@ func openDaemon(configPath string, log *slog.Logger, reg *prometheus.Registry) (
 		return nil, err
 	}
 	d.pipe = pipe
+	d.trail = trail.Open(d.store)
 	return d, nil
 }
 
 // run serves HTTP and runs the pipeline until ctx is done.
 func (d *daemon) run(ctx context.Context) error {
 	defer d.close()
+	d.publish = make(chan struct{}, 1) // before any admin request can record
 	log := d.log
 	v, _, _ := buildInfo()
 	log.Info("starting", "version", v, "mappings", len(d.current()), "sources", len(d.sources), "memory_limit_bytes", d.memoryLimit)
@@ -198,6 +204,9 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.ensureTopics(ctx); err != nil {
 		return err
 	}
+	d.record(ctx, trail.Entry{Action: canonical.AuditStart, Config: d.cfg.File, Mappings: d.current()})
+	wg.Go(func() { d.trailPublisher(ctx) })
+	wg.Go(func() { d.auditLoop(ctx) })
 	wg.Go(func() { d.watchReload(ctx) })
 	if err := d.pipe.Run(ctx); err != nil {
 		return err
@@ -223,20 +232,30 @@ func (d *daemon) listen() (*monitoring.Server, error) {
 			return err
 		},
 	}
-	if b := d.cfg.HTTP.BasicAuth; b != nil {
-		h.User = b.Username
-		if h.Password, err = b.Password(); err != nil {
-			return nil, fmt.Errorf("http basic auth: %w", err)
-		}
-	}
-	if t := d.cfg.HTTP.TLS; t != nil {
-		h.CertFile, h.KeyFile = d.cfg.Resolve(t.CertFile), d.cfg.Resolve(t.KeyFile)
+	if err := secureHTTP(d.cfg, &h); err != nil {
+		return nil, err
 	}
 	srv, err := monitoring.Listen(d.cfg.HTTP.Listen, h, d.log.With("component", "http"))
 	if err != nil {
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
 	return srv, nil
+}
+
+// secureHTTP sets the basic authentication and TLS of the config's http
+// section on h (every process that serves /metrics uses them).
+func secureHTTP(cfg *config.Config, h *monitoring.Handlers) error {
+	if b := cfg.HTTP.BasicAuth; b != nil {
+		h.User = b.Username
+		var err error
+		if h.Password, err = b.Password(); err != nil {
+			return fmt.Errorf("http basic auth: %w", err)
+		}
+	}
+	if t := cfg.HTTP.TLS; t != nil {
+		h.CertFile, h.KeyFile = cfg.Resolve(t.CertFile), cfg.Resolve(t.KeyFile)
+	}
+	return nil
 }
 
 // current returns the mappings in force.

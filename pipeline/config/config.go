@@ -39,6 +39,11 @@ type Config struct {
 	HTTP         HTTP                     `yaml:"http"`
 	// Mappings says where the mapping files are.
 	Mappings Mappings `yaml:"mappings"`
+	// Identity configures `hpgate identity` (identity view, discrepancies,
+	// policy checks); see identity.go.
+	Identity Identity `yaml:"identity"`
+	// Audit configures the daemon's periodic source-to-Kafka audit.
+	Audit Audit `yaml:"audit"`
 
 	doc *yamlfile.Document
 }
@@ -127,6 +132,20 @@ func (b *BasicAuth) Password() (string, error) {
 	return "", errors.New("basic_auth needs password_env or password_file")
 }
 
+// Audit configures the periodic source-to-Kafka audit the daemon runs
+// (the same as `hpgate audit`), whose figures it exports as metrics.
+type Audit struct {
+	// Interval between runs; the first runs one interval after start. The
+	// default, 0, turns the periodic audit off.
+	Interval time.Duration `yaml:"interval"`
+	// WindowDays is how many whole days before today each run covers. The
+	// default is 7; at most 366.
+	WindowDays int `yaml:"window_days"`
+	// Sample, when set, compares content hashes on about that many rows
+	// per mapping instead of all.
+	Sample int `yaml:"sample"`
+}
+
 // Mappings lists where the mapping files are.
 type Mappings struct {
 	// Paths are files or directories, relative to the config file.
@@ -193,6 +212,10 @@ func (c *Config) defaults() {
 	if c.PII.KeyID == "" {
 		c.PII.KeyID = DefaultKeyID
 	}
+	c.identityDefaults()
+	if c.Audit.WindowDays == 0 {
+		c.Audit.WindowDays = 7
+	}
 }
 
 func (c *Config) errorf(path []string, format string, args ...any) *yamlfile.PosError {
@@ -256,6 +279,16 @@ func (c *Config) validate() yamlfile.Errors {
 	if t := c.HTTP.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		add([]string{"http", "tls"}, "http tls needs cert_file and key_file")
 	}
+	if c.Audit.Interval < 0 {
+		add([]string{"audit", "interval"}, "audit interval must be positive (or 0 for off)")
+	}
+	if c.Audit.WindowDays < 0 || c.Audit.WindowDays > 366 {
+		add([]string{"audit", "window_days"}, "audit window_days must be between 1 and 366")
+	}
+	if c.Audit.Sample < 0 {
+		add([]string{"audit", "sample"}, "audit sample must be positive (or 0 for all rows)")
+	}
+	errs = append(errs, c.identityValidate()...)
 	if len(c.Mappings.Paths) == 0 {
 		add([]string{"mappings"}, "mappings needs paths: files or directories of mapping files")
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,5 +131,28 @@ func TestHTTPSecurityOptions(t *testing.T) {
 	t.Setenv("HPGATE_TEST_HTTP_PASSWORD", "s3cret")
 	if pw, err := c.HTTP.BasicAuth.Password(); err != nil || pw != "s3cret" {
 		t.Errorf("password %q, %v", pw, err)
+	}
+}
+
+func TestAuditOptions(t *testing.T) {
+	c, err := LoadFile(write(t, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Audit.Interval != 0 || c.Audit.WindowDays != 7 {
+		t.Errorf("audit defaults %+v, want off over 7 days", c.Audit)
+	}
+	_, err = LoadFile(write(t, good+"audit:\n  interval: -1h\n  window_days: 400\n"))
+	if err == nil {
+		t.Fatal("bad audit block accepted")
+	}
+	lines := strings.Count(good, "\n")
+	for _, want := range []string{
+		fmt.Sprintf(":%d:13: audit interval must be positive", lines+2),
+		fmt.Sprintf(":%d:16: audit window_days must be between 1 and 366", lines+3),
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }

@@ -40,6 +40,9 @@ type County struct {
 	tables []*table
 	people []string
 	round  int
+
+	registry *registryServer // the registry API simulator, if the pack maps it
+	cases    int             // rows of the pack's demo cases (scenarios.go)
 }
 
 type table struct {
@@ -67,6 +70,9 @@ type Options struct {
 	Brokers []string
 	// HTTPListen is the config's http.listen ("" disables it).
 	HTTPListen string
+	// Cases adds the pack's demo cases (demo.yaml, see scenarios.go): rows
+	// that show every discrepancy kind and policy rule.
+	Cases bool
 }
 
 // Build creates the county in dir from the mapping pack at packDir.
@@ -95,6 +101,16 @@ func Build(dir, packDir string, opts Options) (*County, error) {
 		c.Close()
 		return nil, err
 	}
+	if opts.Cases {
+		if err := c.addScenarios(packDir); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if err := c.startRegistry(opts.People); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if err := c.writeConfig(packDir, opts); err != nil {
 		c.Close()
 		return nil, err
@@ -106,8 +122,8 @@ func Build(dir, packDir string, opts Options) (*County, error) {
 func (c *County) plan() error {
 	byName := map[string]*table{}
 	for _, m := range c.Mappings {
-		if m.Stream.Table == "" {
-			continue // custom queries need hand-made tables
+		if m.Stream.Table == "" || fileDrop(m) || registryAPI(m) {
+			continue // custom queries need hand-made tables; file drops a directory
 		}
 		key := m.Source + "/" + m.Stream.Table
 		t := byName[key]
@@ -352,8 +368,12 @@ func population(n int) []string {
 }
 
 // Update adds n more rows per table, later than every row before, as a
-// live source would between two polls.
-func (c *County) Update(n int) error { return c.fill(n, false) }
+// live source would between two polls, and makes n changes in the
+// registry simulator.
+func (c *County) Update(n int) error {
+	c.mutateRegistry(n)
+	return c.fill(n, false)
+}
 
 // Total is the number of rows written so far.
 func (c *County) Total() int {
@@ -366,6 +386,9 @@ func (c *County) Total() int {
 
 // TableRows returns the rows written to the table a mapping reads.
 func (c *County) TableRows(m *mappings.Mapping) int {
+	if n, ok := c.registryRows(m); ok {
+		return n
+	}
 	return c.Rows[m.Source+"/"+m.Stream.Table]
 }
 
@@ -386,6 +409,25 @@ func (c *County) writeConfig(packDir string, opts Options) error {
 		}
 		fmt.Fprintf(&b, "  %s:\n    driver: sqlite\n    dsn_file: %q\n    poll_interval: 200ms\n    batch_size: 500\n    settle_delay: 0s\n", s, dsnFile)
 	}
+	// File-drop mappings (a roster export read from a directory) get an
+	// empty drop directory: they run, idle, beside the SQL sources.
+	var drops []string
+	for _, m := range c.Mappings {
+		if fileDrop(m) && !slices.Contains(drops, m.Source) && !slices.Contains(sources, m.Source) {
+			drops = append(drops, m.Source)
+		}
+	}
+	slices.Sort(drops)
+	for _, s := range drops {
+		dir := filepath.Join(c.Dir, "drop", s)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "  %s:\n    driver: filedrop\n    dir: %q\n    poll_interval: 200ms\n", s, dir)
+	}
+	if err := c.writeRegistry(&b); err != nil {
+		return err
+	}
 	keyFile := filepath.Join(c.Dir, "pii.key")
 	if err := os.WriteFile(keyFile, []byte(randomHex(32)), 0o600); err != nil {
 		return err
@@ -395,6 +437,13 @@ func (c *County) writeConfig(packDir string, opts Options) error {
 	fmt.Fprintf(&b, "http:\n  listen: %q\nmappings:\n  paths: [%q]\n", opts.HTTPListen, packDir)
 	c.ConfigPath = filepath.Join(c.Dir, "hpgate.yaml")
 	return os.WriteFile(c.ConfigPath, []byte(b.String()), 0o600)
+}
+
+// fileDrop reports a mapping of the file-drop source, whose table is a
+// file-name glob such as 花名册*.xlsx.
+func fileDrop(m *mappings.Mapping) bool {
+	t := strings.ToLower(m.Stream.Table)
+	return strings.ContainsAny(t, "*?[") || strings.HasSuffix(t, ".csv") || strings.HasSuffix(t, ".xlsx")
 }
 
 func quoteList(s []string) string {
@@ -407,6 +456,7 @@ func quoteList(s []string) string {
 
 // Close closes the databases.
 func (c *County) Close() {
+	c.stopRegistry()
 	for _, db := range c.dbs {
 		_ = db.Close()
 	}

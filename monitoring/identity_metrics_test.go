@@ -1,0 +1,34 @@
+package monitoring
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestIdentityMetricsLint: the identity-stage metrics follow the naming
+// rules, with a sample each.
+func TestIdentityMetricsLint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewIdentity(reg)
+	m.Inputs.WithLabelValues("person").Inc()
+	m.InputErrors.WithLabelValues("decode").Inc()
+	m.Outputs.WithLabelValues("identity").Inc()
+	m.Discrepancies.WithLabelValues("registry_mark_missing", "open").Inc()
+	m.Alerts.WithLabelValues("R01").Inc()
+	m.Rebuilds.WithLabelValues("rebuilt").Inc()
+	m.RebuildInputs.Inc()
+	m.Partitions.Set(3)
+	m.Commits.Inc()
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+	if n, _ := testutil.GatherAndCount(reg); n != 9 {
+		t.Errorf("%d series, want 9", n)
+	}
+}
