@@ -3,6 +3,7 @@ package sqlsource
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,7 +72,10 @@ func newPlan(d dialect, st connectors.Stream) (*plan, error) {
 	if st.TimestampFallback != "" && !p.incremental {
 		problems = append(problems, errors.New("a timestamp fallback needs incremental mode"))
 	}
-	for _, c := range append(p.cursor[:len(p.cursor):len(p.cursor)], append(st.Columns, st.TimestampFallback)...) {
+	// A fresh slice: appending to st.Columns would write into the caller's
+	// array, which concurrent reads of the same stream share.
+	names := slices.Concat(p.cursor, st.Columns, []string{st.TimestampFallback})
+	for _, c := range names {
 		if c == st.TimestampFallback && c == "" {
 			continue
 		}

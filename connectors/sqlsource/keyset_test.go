@@ -229,3 +229,20 @@ func TestQuoteIdent(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanLeavesStreamColumnsAlone checks that planning a stream never
+// writes into its Columns array: the runner and the audit read one
+// stream concurrently, sharing it.
+func TestPlanLeavesStreamColumnsAlone(t *testing.T) {
+	cols := make([]string, 2, 4)
+	cols[0], cols[1] = "a", "b"
+	spare := cols[:4]
+	spare[2] = "untouched"
+	st := connectors.Stream{Name: "s", Table: "t", TimestampColumn: "ts", TimestampFallback: "created", KeyColumns: []string{"id"}, Columns: cols}
+	if _, err := newPlan(mysqlDialect{}, st); err != nil {
+		t.Fatal(err)
+	}
+	if spare[2] != "untouched" {
+		t.Errorf("newPlan wrote %q past the stream's columns", spare[2])
+	}
+}
