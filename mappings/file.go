@@ -114,12 +114,29 @@ func Files(paths ...string) ([]string, error) {
 // and checks that names are unique. Files of other kinds are skipped. All
 // problems of all files are returned at once, as yamlfile.Errors.
 func Load(opts Options, paths ...string) ([]*Mapping, error) {
+	return LoadKind("mapping", "name", paths, func(doc *yamlfile.Document) (*Mapping, string, yamlfile.Errors) {
+		m, errs := Compile(doc, opts)
+		if errs != nil {
+			return nil, "", errs
+		}
+		return m, m.Name, nil
+	})
+}
+
+// LoadKind reads every YAML file of one kind (its `kind:` key) under paths,
+// files or directories as for mapping paths, and compiles each; files of
+// other kinds are skipped. The value compile returns for its unique key
+// (a name, a county) must differ from file to file; a repeat is reported
+// at that key, naming the first file. All problems of all files are
+// returned at once, as yamlfile.Errors. Mapping, writeback and policy
+// files all load through it.
+func LoadKind[T any](kind, key string, paths []string, compile func(*yamlfile.Document) (T, string, yamlfile.Errors)) ([]T, error) {
 	files, err := Files(paths...)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		out  []*Mapping
+		out  []T
 		errs yamlfile.Errors
 		seen = map[string]string{}
 	)
@@ -129,20 +146,20 @@ func Load(opts Options, paths ...string) ([]*Mapping, error) {
 			errs = append(errs, perrs...)
 			continue
 		}
-		if doc.Peek("kind") != "mapping" {
+		if doc.Peek("kind") != kind {
 			continue
 		}
-		m, cerrs := Compile(doc, opts)
+		v, id, cerrs := compile(doc)
 		if cerrs != nil {
 			errs = append(errs, cerrs...)
 			continue
 		}
-		if prev, dup := seen[m.Name]; dup {
-			errs = append(errs, doc.Errorf(doc.Lookup("name"), "mapping name %q is already used by %s", m.Name, prev))
+		if prev, dup := seen[id]; dup {
+			errs = append(errs, doc.Errorf(doc.Lookup(key), "%s %s %q is already used by %s", kind, key, id, prev))
 			continue
 		}
-		seen[m.Name] = f
-		out = append(out, m)
+		seen[id] = f
+		out = append(out, v)
 	}
 	return out, errs.Err()
 }

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -156,7 +155,7 @@ func (c Config) validate() (*time.Location, []error) {
 	if c.QuietPeriod < 0 {
 		errs = append(errs, fieldErr("quiet_period", "must not be negative, got %v", c.QuietPeriod))
 	}
-	zone, err := parseZone(c.TimeZone)
+	zone, err := sqlsource.ParseZone(c.TimeZone)
 	if err != nil {
 		errs = append(errs, &sqlsource.FieldError{Key: "time_zone", Err: err})
 	}
@@ -221,26 +220,4 @@ func parseEncoding(s string) (string, error) {
 		return EncodingGBK, nil
 	}
 	return "", fmt.Errorf("unknown encoding %q, want auto, utf8 or gbk", s)
-}
-
-// parseZone reads a fixed offset: "+08:00", "-05:30", "UTC" or "Z".
-func parseZone(s string) (*time.Location, error) {
-	switch s {
-	case "UTC", "Z", "+00:00", "-00:00":
-		return time.FixedZone("+00:00", 0), nil
-	}
-	bad := fmt.Errorf("%q is not a fixed offset such as +08:00", s)
-	if len(s) != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':' {
-		return nil, bad
-	}
-	h, err1 := strconv.Atoi(s[1:3])
-	m, err2 := strconv.Atoi(s[4:6])
-	if err1 != nil || err2 != nil || h > 14 || m > 59 {
-		return nil, bad
-	}
-	off := h*3600 + m*60
-	if s[0] == '-' {
-		off = -off
-	}
-	return time.FixedZone(s, off), nil
 }

@@ -152,7 +152,7 @@ func (c Config) validate(checkDSN bool) (validated, []error) {
 	if checkDSN && strings.TrimSpace(string(c.DSN)) == "" {
 		errs = append(errs, fieldErr("dsn", "empty"))
 	}
-	if v.zone, err = parseZone(c.TimeZone); err != nil {
+	if v.zone, err = ParseZone(c.TimeZone); err != nil {
 		errs = append(errs, &FieldError{Key: "time_zone", Err: err})
 	}
 	if cd, ok := d.(configurable); ok && v.zone != nil {
@@ -186,8 +186,10 @@ func (c Config) validate(checkDSN bool) (validated, []error) {
 	return v, errs
 }
 
-// parseZone reads a fixed offset: "+08:00", "-05:30", "UTC" or "Z".
-func parseZone(s string) (*time.Location, error) {
+// ParseZone reads a source's time_zone, a fixed offset: "+08:00",
+// "-05:30", "UTC" or "Z" (many servers have no zone tables, design.md
+// "Time"). Other sources (file drops) share it.
+func ParseZone(s string) (*time.Location, error) {
 	switch s {
 	case "UTC", "Z", "+00:00", "-00:00":
 		return time.FixedZone("+00:00", 0), nil

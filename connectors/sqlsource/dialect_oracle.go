@@ -87,17 +87,29 @@ func (oracleDialect) versionQuery() string {
 // ROWNUM form, which every version accepts, is kept.
 func (d oracleDialect) withServerVersion(v any) (dialect, error) {
 	d.auto = false
+	n, err := majorVersion(v, "Oracle")
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		d.version = n
+	}
+	return d, nil
+}
+
+// majorVersion reads the major number of a server version string such as
+// "19.0.0.0.0" or "15.0.2000.5"; 0 when the server did not say.
+func majorVersion(v any, product string) (int, error) {
 	s := strings.TrimSpace(asText(v))
 	if s == "" {
-		return d, nil
+		return 0, nil
 	}
 	major, _, _ := strings.Cut(s, ".")
 	n, err := strconv.Atoi(major)
 	if err != nil {
-		return nil, fmt.Errorf("unrecognised Oracle version %q", s)
+		return 0, fmt.Errorf("unrecognised %s version %q", product, s)
 	}
-	d.version = n
-	return d, nil
+	return n, nil
 }
 
 func (d oracleDialect) open(dsn string, zone *time.Location) (*sql.DB, error) {

@@ -91,16 +91,13 @@ func (sqlserverDialect) versionQuery() string {
 // version accepts, is used.
 func (d sqlserverDialect) withServerVersion(v any) (dialect, error) {
 	d.auto = false
-	s := strings.TrimSpace(asText(v))
-	if s == "" {
-		return d, nil
-	}
-	major, _, _ := strings.Cut(s, ".")
-	n, err := strconv.Atoi(major)
+	n, err := majorVersion(v, "SQL Server")
 	if err != nil {
-		return nil, fmt.Errorf("unrecognised SQL Server version %q", s)
+		return nil, err
 	}
-	d.major = n
+	if n > 0 {
+		d.major = n
+	}
 	return d, nil
 }
 

@@ -215,33 +215,18 @@ func (ps *Policies) Counties() []string {
 // problems are returned at once as yamlfile.Errors, each at its line and
 // column.
 func LoadPolicies(grace time.Duration, paths ...string) (*Policies, error) {
-	files, err := mappings.Files(paths...)
-	if err != nil {
-		return nil, err
-	}
+	list, err := mappings.LoadKind(PolicyKind, "county", paths, func(doc *yamlfile.Document) (*Policy, string, yamlfile.Errors) {
+		p, errs := parsePolicy(doc, grace)
+		if errs != nil {
+			return nil, "", errs
+		}
+		return p, p.County, nil
+	})
 	ps := &Policies{byCounty: map[string]*Policy{}, grace: grace}
-	var errs yamlfile.Errors
-	for _, f := range files {
-		doc, perrs := yamlfile.ReadFile(f)
-		if perrs != nil {
-			errs = append(errs, perrs...)
-			continue
-		}
-		if doc.Peek("kind") != PolicyKind {
-			continue
-		}
-		p, perrs := parsePolicy(doc, grace)
-		if perrs != nil {
-			errs = append(errs, perrs...)
-			continue
-		}
-		if prev := ps.byCounty[p.County]; prev != nil {
-			errs = append(errs, doc.Errorf(doc.Lookup("county"), "county %s already has a policy in %s", p.County, prev.File))
-			continue
-		}
+	for _, p := range list {
 		ps.byCounty[p.County] = p
 	}
-	return ps, errs.Err()
+	return ps, err
 }
 
 func parsePolicy(doc *yamlfile.Document, grace time.Duration) (*Policy, yamlfile.Errors) {

@@ -156,37 +156,13 @@ var (
 // Load reads every writeback file (kind: writeback) under paths; other
 // kinds are skipped. All problems are returned at once as yamlfile.Errors.
 func Load(paths ...string) ([]*Writeback, error) {
-	files, err := mappings.Files(paths...)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		out  []*Writeback
-		errs yamlfile.Errors
-		seen = map[string]string{}
-	)
-	for _, f := range files {
-		doc, perrs := yamlfile.ReadFile(f)
-		if perrs != nil {
-			errs = append(errs, perrs...)
-			continue
+	return mappings.LoadKind("writeback", "name", paths, func(doc *yamlfile.Document) (*Writeback, string, yamlfile.Errors) {
+		w, errs := compile(doc)
+		if errs != nil {
+			return nil, "", errs
 		}
-		if doc.Peek("kind") != "writeback" {
-			continue
-		}
-		w, cerrs := compile(doc)
-		if cerrs != nil {
-			errs = append(errs, cerrs...)
-			continue
-		}
-		if prev, dup := seen[w.Name]; dup {
-			errs = append(errs, doc.Errorf(doc.Lookup("name"), "writeback name %q is already used by %s", w.Name, prev))
-			continue
-		}
-		seen[w.Name] = f
-		out = append(out, w)
-	}
-	return out, errs.Err()
+		return w, w.Name, nil
+	})
 }
 
 func compile(doc *yamlfile.Document) (*Writeback, yamlfile.Errors) {
