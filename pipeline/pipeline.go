@@ -34,6 +34,7 @@ import (
 	"github.com/hpgate/hpgate/mappings/pii"
 	"github.com/hpgate/hpgate/monitoring"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
+	"github.com/hpgate/hpgate/pipeline/config"
 	"github.com/hpgate/hpgate/pipeline/dlq"
 )
 
@@ -125,7 +126,7 @@ func (p *Pipeline) newRunner(m *mappings.Mapping, spec SourceSpec) *runner {
 		log: p.log.With("mapping", m.Name, "source", m.Source),
 	}
 	if r.batchSize <= 0 {
-		r.batchSize = 5000
+		r.batchSize = config.DefaultBatchSize
 	}
 	if r.poll <= 0 {
 		r.poll = 30 * time.Second

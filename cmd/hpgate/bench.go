@@ -27,6 +27,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hpgate/hpgate/mappings"
+	"github.com/hpgate/hpgate/pipeline/config"
 	"github.com/hpgate/hpgate/pipeline/dlq"
 )
 
@@ -125,7 +126,7 @@ machines, the ratio much less. The broker discards record bytes
 	f := cmd.Flags()
 	f.IntVar(&o.rows, "rows", 1000000, "rows to load and move")
 	f.StringVar(&o.dsn, "mysql-dsn", "", "use this MySQL/MariaDB server (go-sql-driver DSN; a fresh database is created and dropped) instead of a private mariadbd")
-	f.IntVar(&o.batch, "batch-size", 5000, "rows per batch, for hpgate and the loop")
+	f.IntVar(&o.batch, "batch-size", config.DefaultBatchSize, "rows per batch, for hpgate and the loop (the default is hpgate's)")
 	f.BoolVar(&o.keep, "keep", false, "keep the bench directory (database files, config, state, profiles) and database, and print the path")
 	f.IntVar(&o.repeat, "repeat", 1, "measure hpgate and the loop this many times each, alternating, and report the median runs")
 	f.IntVar(&o.partitions, "partitions", benchPartitions, "partitions of the topics")

@@ -40,7 +40,7 @@ func benchBaselineCmd() *cobra.Command {
 	f.StringVar(&o.brokers, "brokers", "", "Kafka bootstrap address")
 	f.StringVar(&o.topic, "topic", "", "topic to write")
 	f.IntVar(&o.rows, "rows", 0, "rows in the table")
-	f.IntVar(&o.batch, "batch-size", 5000, "rows per page and per write")
+	f.IntVar(&o.batch, "batch-size", 2000, "rows per page and per write")
 	f.BoolVar(&o.envelope, "envelope", false, "write each row in hpgate's envelope (id, source, times, SHA-256 hash, HMAC key) instead of the bare row")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the loop to this file")
 	return cmd

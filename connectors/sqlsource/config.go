@@ -22,7 +22,7 @@ const (
 	DefaultQueryTimeout = 30 * time.Second
 	DefaultMaxOpenConns = 2
 	DefaultSettleDelay  = 5 * time.Second
-	DefaultBatchSize    = 5000
+	DefaultBatchSize    = 2000
 	DefaultPollInterval = 30 * time.Second
 )
 
@@ -72,7 +72,7 @@ type Config struct {
 	QuietHours []string
 
 	// BatchSize is the page size the pipeline asks for, and the limit of a
-	// Read given none. The default is 5000.
+	// Read given none. The default is 2000.
 	BatchSize int
 
 	// PollInterval is how long the pipeline waits after an empty batch;
@@ -259,7 +259,7 @@ func parseHHMM(s string, end bool) (int, error) {
 //	  time_zone: "+08:00"
 //	  settle_delay: 5s
 //	  quiet_hours: ["08:00-12:00"]
-//	  batch_size: 5000
+//	  batch_size: 2000
 //	  poll_interval: 30s
 type FileConfig struct {
 	Driver        string         `yaml:"driver"`

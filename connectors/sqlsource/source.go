@@ -105,7 +105,7 @@ func (s *Source) Name() string { return s.name }
 // Zone returns the zone of the source's naive date and time values.
 func (s *Source) Zone() *time.Location { return s.zone }
 
-// BatchSize returns the configured page size (default 5000).
+// BatchSize returns the configured page size (default 2000).
 func (s *Source) BatchSize() int { return s.cfg.BatchSize }
 
 // PollInterval returns the configured wait after an empty batch (default 30s).

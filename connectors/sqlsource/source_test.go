@@ -150,7 +150,7 @@ func TestNewDoesNotDial(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("New took %v", d)
 	}
-	if src.BatchSize() != 5000 || src.PollInterval() != 30*time.Second || src.Zone().String() != "+08:00" {
+	if src.BatchSize() != 2000 || src.PollInterval() != 30*time.Second || src.Zone().String() != "+08:00" {
 		t.Errorf("defaults: batch %d poll %v zone %v", src.BatchSize(), src.PollInterval(), src.Zone())
 	}
 }

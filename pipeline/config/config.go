@@ -57,7 +57,7 @@ type Source struct {
 	// PollInterval is the pause after a poll that found nothing new. The
 	// default is 30s.
 	PollInterval time.Duration `yaml:"poll_interval"`
-	// BatchSize is the number of rows read per batch. The default is 5000.
+	// BatchSize is the number of rows read per batch. The default is 2000.
 	BatchSize int `yaml:"batch_size"`
 	// Node is the whole block, for the driver's decoder.
 	Node yamlfile.Node `yaml:"-"`
@@ -155,7 +155,7 @@ type Mappings struct {
 // Defaults.
 const (
 	DefaultPollInterval = 30 * time.Second
-	DefaultBatchSize    = 5000
+	DefaultBatchSize    = 2000
 	DefaultTopicPrefix  = "hp."
 	DefaultListen       = "127.0.0.1:9464"
 	DefaultKeyID        = "k1"
