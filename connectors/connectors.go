@@ -73,10 +73,60 @@ type Batch struct {
 	// Next is the position after the whole batch (equal to the last of
 	// Positions, or the position read from when the batch is empty).
 	Next Position
+	// Problems are the rows the source could read only partly or not at
+	// all (a CSV line with the wrong number of cells, a spreadsheet row
+	// that cannot be parsed), in row order, at most one per row; nil for
+	// almost every batch. Such a row still has its place in Rows and
+	// Positions, but its values may be nil: the mapper never maps it, it
+	// rejects it with the problem's code and message, so the row reaches
+	// the dead-letter queue with its position and the rest of the batch
+	// goes on.
+	Problems []RowProblem
+}
+
+// CodeBadRow is the reason code of a row a source could not read into
+// columns (a CSV line with the wrong number of cells, an XLSX row that
+// cannot be parsed). Such a row holds no data to map again: it is mended
+// at its source, never re-driven.
+const CodeBadRow = "bad_row"
+
+// RowProblem says why row Row of a Batch could not be read. Code is a
+// stable snake_case reason (also a metric label), such as "bad_row";
+// Message names where the row is (file and line, sheet row) and what is
+// wrong, never a value of it.
+type RowProblem struct {
+	Row     int
+	Code    string
+	Message string
 }
 
 // Len returns the number of rows.
 func (b *Batch) Len() int { return len(b.Rows) }
+
+// Slice returns rows lo to hi-1 of b as a batch of their own, with their
+// positions and problems (re-indexed), sharing b's memory. Its Next is the
+// position after row hi-1, or b's position before row lo when empty.
+func (b *Batch) Slice(lo, hi int) *Batch {
+	sub := &Batch{Columns: b.Columns, Rows: b.Rows[lo:hi]}
+	if len(b.Positions) >= hi {
+		sub.Positions = b.Positions[lo:hi]
+	}
+	switch {
+	case hi > lo:
+		sub.Next = b.RowPosition(hi - 1)
+	case lo > 0:
+		sub.Next = b.RowPosition(lo - 1)
+	default:
+		sub.Next = b.Next
+	}
+	for _, p := range b.Problems {
+		if p.Row >= lo && p.Row < hi {
+			p.Row -= lo
+			sub.Problems = append(sub.Problems, p)
+		}
+	}
+	return sub
+}
 
 // RowPosition returns the resume point just after row i.
 func (b *Batch) RowPosition(i int) Position {
@@ -95,6 +145,18 @@ type Source interface {
 	Read(ctx context.Context, st Stream, after Position, limit int) (*Batch, error)
 	// Close releases the source's connections.
 	Close() error
+}
+
+// An AckObserver is a Source that wants to know what became of the rows it
+// handed out (the file-drop source counts them in each file's report).
+// Once Kafka has acknowledged the records and dead letters of batch b of
+// stream st, and before its checkpoint is committed, the pipeline calls
+// Acked with the number of b's rows sent to the dead-letter queue, by
+// reason code (nil when none). Acked is called from the stream's runner,
+// one batch at a time, in order; it must be quick and cannot fail. After
+// a crash a batch may be acknowledged again when it is read again.
+type AckObserver interface {
+	Acked(st Stream, b *Batch, rejected map[string]int)
 }
 
 // Header is one Kafka record header.

@@ -126,15 +126,28 @@ func reject(field, code, format string, args ...any) *rowError {
 
 // Apply maps every row of b into out (which it does not Reset). A bad row
 // becomes a Rejection; the error return is for batch-level faults only,
-// such as a column the mapping needs missing from the batch.
+// such as a column the mapping needs missing from the batch. A row the
+// source could not read (b.Problems) is rejected with the problem's code
+// and message before any rule, the filter included, sees it.
 func (m *Mapping) Apply(b *connectors.Batch, out *Result, now time.Time) error {
 	st, err := out.state(m, b.Columns)
 	if err != nil {
 		return err
 	}
 	ingested := now.In(m.zone)
+	probs := b.Problems
 	for i, row := range b.Rows {
 		st.row = row
+		if len(probs) > 0 {
+			for len(probs) > 0 && probs[0].Row < i {
+				probs = probs[1:] // out of order or repeated: ignored
+			}
+			if len(probs) > 0 && probs[0].Row == i {
+				out.reject(m, st, i, b, &rowError{code: probs[0].Code, msg: probs[0].Message})
+				probs = probs[1:]
+				continue
+			}
+		}
 		op := "upsert"
 		if m.filter != nil || m.op != nil {
 			st.fillEnv()

@@ -190,7 +190,10 @@
 // the row's position, the canonical field, a stable snake_case code
 // (bad_id_format, bad_check_digit, bad_birth_date, unparseable_date,
 // bad_money, bad_encoding, unknown_code, bad_value, missing_required,
-// expr_error, value_too_long) and a message without personal data.
+// expr_error, value_too_long) and a message without personal data. A row
+// its source could not read (connectors.Batch.Problems: a CSV line with
+// the wrong number of cells) is rejected with the source's code (bad_row)
+// and message, field empty, before the filter or any rule sees it.
 //
 // # Fixtures
 //

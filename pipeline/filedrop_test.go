@@ -270,6 +270,27 @@ func (e *dropEnv) report(sub, file string) map[string]any {
 	return nil
 }
 
+// rosterData is the canonical data of member i of the synthetic roster
+// (rosterRow), as written by hand.
+func (e *dropEnv) rosterData(i int, updated string) map[string]any {
+	gender, rel := "2", "child"
+	if i%2 == 1 {
+		gender = "1"
+	}
+	if i%4 == 0 {
+		rel = "head"
+	}
+	return map[string]any{
+		"area_code": "370282101201", "birth_year": 1950.0, "county": "370282", "deceased": false,
+		"destitute_support": false, "disabled": false, "family_planning_special": false, "gender": gender,
+		"household_key": e.key.PersonKey(fmt.Sprintf("household_key:37021510120%05d", i/4)), "id_masked": "370282********" + rosterID(i)[14:],
+		"id_quality": "valid", "min_living": true, "name_masked": "张**", "person_key": e.key.PersonKey(rosterID(i)),
+		"poverty_cause": "illness", "poverty_status": "registered", "relation_to_head": rel, "relocated": false,
+		"secondary_cause": "lack_of_labour", "source_id": fmt.Sprintf("P3702821012%08d", i), "source_system": "registry",
+		"status_since": "2016-03-01", "updated_at": updated,
+	}
+}
+
 func envelopes(t *testing.T, recs []connectortest.Record) map[string][]canonical.Envelope {
 	t.Helper()
 	out := map[string][]canonical.Envelope{}
@@ -327,17 +348,8 @@ func TestFileDropFormatsReachKafka(t *testing.T) {
 	var got map[string]any
 	_ = json.Unmarshal(first[0].Data, &got)
 	updated, _ := got["updated_at"].(string)
-	want := map[string]any{
-		"area_code": "370282101201", "birth_year": 1950.0, "county": "370282", "deceased": false,
-		"destitute_support": false, "disabled": false, "family_planning_special": false, "gender": "2",
-		"household_key": e.key.PersonKey("household_key:3702151012000000"), "id_masked": "370282********" + rosterID(0)[14:],
-		"id_quality": "valid", "min_living": true, "name_masked": "张**", "person_key": e.key.PersonKey(rosterID(0)),
-		"poverty_cause": "illness", "poverty_status": "registered", "relation_to_head": "head", "relocated": false,
-		"secondary_cause": "lack_of_labour", "source_id": "P370282101200000000", "source_system": "registry",
-		"status_since": "2016-03-01", "updated_at": updated,
-	}
 	gj, _ := json.Marshal(got)
-	wj, _ := json.Marshal(want)
+	wj, _ := json.Marshal(e.rosterData(0, updated))
 	if string(gj) != string(wj) {
 		t.Errorf("data\n got %s\nwant %s", gj, wj)
 	}
@@ -491,5 +503,151 @@ func TestFileDropRestartMidFile(t *testing.T) {
 	}
 	if repeats := len(recs) - n; repeats > batch {
 		t.Errorf("%d repeats, more than one batch", repeats)
+	}
+}
+
+// writeRosterLines writes the roster as UTF-8 CSV with a byte order mark,
+// each member's line passed through edit (which may damage it).
+func writeRosterLines(t testing.TB, path string, n int, edit func(i int, line string) string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("\xEF\xBB\xBF" + strings.Join(rosterHeader, ",") + "\n")
+	for i := range n {
+		b.WriteString(edit(i, strings.Join(rosterRow(i, false), ",")) + "\n")
+	}
+	b.WriteString(fmt.Sprintf("合计,,,%d人", n) + strings.Repeat(",", len(rosterHeader)-4) + "\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFileDropBadLinesGoToTheDLQ: a CSV roster with a shifted line (an
+// unquoted comma in a name) and a line with a name not valid UTF-8 is
+// delivered but for those two rows, which go to the DLQ with a reason
+// naming the line and nothing personal in clear; the file goes to done/
+// with a report counting the rejections by reason. A file mostly made of
+// shifted lines goes to failed/ and sends nothing.
+func TestFileDropBadLinesGoToTheDLQ(t *testing.T) {
+	e, _ := newDropEnv(t)
+	const n = 10
+	e.dropFile("花名册-bad.csv", func(p string) {
+		writeRosterLines(t, p, n, func(i int, line string) string {
+			switch i {
+			case 3: // line 5
+				return strings.Replace(line, "张德山", "张,德山", 1)
+			case 6: // line 8
+				return strings.Replace(line, "张德山", "张\xff山", 1)
+			}
+			return line
+		})
+	})
+	_, stop := e.start(4)
+	waitFor(t, "the file done", func() bool { return len(e.names("done")) == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := connectortest.ReadAll(t, e.broker, "hp.person.v1", n-2, 10*time.Second)
+	byID := envelopes(t, recs)
+	if len(recs) != n-2 || len(byID) != n-2 {
+		t.Fatalf("%d records of %d ids, want %d", len(recs), len(byID), n-2)
+	}
+	for i := range n {
+		envs := byID[fmt.Sprintf("registry:370282:P3702821012%08d", i)]
+		if i == 3 || i == 6 {
+			if len(envs) != 0 {
+				t.Errorf("member %d, on a bad line, was sent: %s", i, envs[0].Data)
+			}
+			continue
+		}
+		if len(envs) != 1 {
+			t.Errorf("member %d: %d records", i, len(envs))
+			continue
+		}
+		var got map[string]any
+		_ = json.Unmarshal(envs[0].Data, &got)
+		updated, _ := got["updated_at"].(string)
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(e.rosterData(i, updated))
+		if string(gj) != string(wj) || updated == "" {
+			t.Errorf("member %d data\n got %s\nwant %s", i, gj, wj)
+		}
+	}
+
+	dl := connectortest.ReadAll(t, e.broker, "hp.dlq.v1", 2, 10*time.Second)
+	if len(dl) != 2 {
+		t.Fatalf("%d DLQ messages, want 2", len(dl))
+	}
+	byCode := map[string]*canonical.DLQ{}
+	for _, m := range dl {
+		v, cols, row, err := dlq.Open(e.key, m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := canonical.ValidateDLQ(m.Value); err != nil {
+			t.Errorf("invalid DLQ message: %v", err)
+		}
+		byCode[v.Code] = v
+		where := map[string]any{}
+		for i, c := range cols {
+			where[c] = row[i]
+		}
+		wantRow := map[string]int64{"bad_row": 5, "bad_encoding": 8}[v.Code]
+		if where[filedrop.ColumnFile] != "花名册-bad.csv" || where[filedrop.ColumnRow] != wantRow {
+			t.Errorf("%s: raw row at %v line %v, want line %d", v.Code, where[filedrop.ColumnFile], where[filedrop.ColumnRow], wantRow)
+		}
+		if v.Code == "bad_row" {
+			// Nothing of a shifted line is handed to the mapping.
+			for c, x := range where {
+				if x != nil && !strings.HasPrefix(c, "_") {
+					t.Errorf("bad row: column %s holds a value", c)
+				}
+			}
+		}
+		for _, clear := range []string{rosterID(3), rosterID(6), "张德山", "德山", "P370282101200000003", "13905321234"} {
+			if strings.Contains(string(m.Value), clear) || strings.Contains(string(m.Key), clear) {
+				t.Errorf("%s: %q in clear in the DLQ", v.Code, clear)
+			}
+		}
+	}
+	if v := byCode["bad_row"]; v == nil || v.Field != "" ||
+		v.Message != `花名册-bad.csv: line 5 has 22 cells, the header has 21: a separator is missing or one too many (an unquoted ',' inside a value?)` {
+		t.Errorf("bad_row DLQ message %+v", v)
+	}
+	if v := byCode["bad_encoding"]; v == nil || !strings.HasSuffix(v.Source.Position, "|P370282101200000006") {
+		t.Errorf("bad_encoding DLQ message %+v", v)
+	}
+
+	rep := e.report("done", "花名册-bad.csv")
+	rj, _ := json.Marshal(rep["rejected"])
+	if rep["outcome"] != "done" || rep["rows_read"] != float64(n+1) || rep["rows_rejected"] != 2.0 || rep["rows_bad"] != 1.0 ||
+		rep["rows_undecodable"] != 1.0 || string(rj) != `{"bad_encoding":1,"bad_row":1}` {
+		t.Errorf("report %v", rep)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, rosterID(3)) || strings.Contains(logs, "德山") {
+		t.Error("personal data in the logs")
+	}
+
+	// Mostly shifted: the file fails whole, before any row is sent.
+	e.dropFile("花名册-shifted.csv", func(p string) {
+		writeRosterLines(t, p, 4, func(i int, line string) string {
+			if i < 3 {
+				return strings.Replace(line, "张德山", "张,德山", 1)
+			}
+			return line
+		})
+	})
+	_, stop = e.start(4)
+	waitFor(t, "the file to fail", func() bool { return len(e.names("failed")) == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	rep = e.report("failed", "花名册-shifted.csv")
+	if errText, _ := rep["error"].(string); !strings.Contains(errText, "3 of 5 data rows (60%) cannot be read into columns") ||
+		!strings.Contains(errText, "the first: line 2 has 22 cells") {
+		t.Errorf("report %v", rep)
+	}
+	if recs := connectortest.ReadAll(t, e.broker, "hp.person.v1", 0, 3*time.Second); len(recs) != n-2 {
+		t.Errorf("%d records after the failed file, want %d", len(recs), n-2)
 	}
 }

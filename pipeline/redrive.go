@@ -57,6 +57,10 @@ type RedriveResult struct {
 	// Unreadable counts rows whose sealed copy could not be opened (sealed
 	// under another key, or damaged), by cause.
 	Unreadable map[string]int `json:"unreadable,omitempty"`
+	// BadRows counts rows the source itself could not read (code
+	// bad_row): they hold no data to map again and are left alone; the
+	// file is mended and dropped again.
+	BadRows int `json:"bad_rows,omitempty"`
 }
 
 // redriveEntry is one attempt in the re-drive log.
@@ -120,6 +124,10 @@ func (p *Pipeline) Redrive(ctx context.Context, scan *Scanner, fileHash string, 
 			return nil
 		}
 		res.Scanned++
+		if head.Code == connectors.CodeBadRow {
+			res.BadRows++
+			return nil
+		}
 		sum := sha256.Sum256(rec.Value)
 		pr := pendingRow{key: rec.Topic + "/" + strconv.Itoa(rec.Partition) + "/" + strconv.FormatInt(rec.Offset, 10), value: hex.EncodeToString(sum[:])}
 		prev, err := log.Get([]byte(pr.key))

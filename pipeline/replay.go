@@ -183,11 +183,7 @@ func clipRange(r *runner, b *connectors.Batch, from, to time.Time) (*connectors.
 	if lo >= hi {
 		return &connectors.Batch{Columns: b.Columns, Next: b.Next}, done
 	}
-	sub := &connectors.Batch{Columns: b.Columns, Rows: b.Rows[lo:hi], Next: b.RowPosition(hi - 1)}
-	if len(b.Positions) >= hi {
-		sub.Positions = b.Positions[lo:hi]
-	}
-	return sub, done
+	return b.Slice(lo, hi), done
 }
 
 // textLayouts are the text layouts of cursor timestamps PositionAt can

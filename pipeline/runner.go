@@ -144,6 +144,7 @@ func (r *runner) run(ctx context.Context) error {
 			}
 			return r.stop(err)
 		}
+		r.acked(b)
 		total += int64(b.Len())
 		display := r.m.DisplayPosition(b, b.Len()-1)
 		t0 := time.Now()
@@ -311,6 +312,23 @@ func (r *runner) countWriteErrors(msgs []connectors.Message, err error) {
 			r.p.metrics.WriteErrors.WithLabelValues(msgs[i].Topic).Inc()
 		}
 	}
+}
+
+// acked tells a source that observes acknowledgements (the file-drop
+// source's reports) what became of batch b: its rejections by reason.
+func (r *runner) acked(b *connectors.Batch) {
+	ao, ok := r.src.(connectors.AckObserver)
+	if !ok {
+		return
+	}
+	var rejected map[string]int
+	for i := range r.res.Rejections {
+		if rejected == nil {
+			rejected = make(map[string]int)
+		}
+		rejected[r.res.Rejections[i].Code]++
+	}
+	ao.Acked(r.m.Stream, b, rejected)
 }
 
 func (r *runner) countDelivered() {

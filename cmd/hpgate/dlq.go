@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/pipeline"
 )
 
@@ -111,6 +112,9 @@ func printRedrive(w io.Writer, req pipeline.RedriveRequest, res *pipeline.Redriv
 	}
 	for _, cause := range slices.Sorted(mapKeys(res.Unreadable)) {
 		fmt.Fprintf(w, "  unreadable: %d %s (sealed under another key?)\n", res.Unreadable[cause], cause)
+	}
+	if res.BadRows > 0 {
+		fmt.Fprintf(w, "  left alone: %d %s rows the source could not read; mend the file and drop it again\n", res.BadRows, connectors.CodeBadRow)
 	}
 }
 

@@ -19,7 +19,7 @@ const Driver = "filedrop"
 const (
 	DefaultQuietPeriod  = 10 * time.Second
 	DefaultTimeZone     = "+08:00"
-	DefaultBatchSize    = 5000
+	DefaultBatchSize    = 2000
 	DefaultPollInterval = 10 * time.Second
 )
 
@@ -49,6 +49,12 @@ type Options struct {
 	HeaderRow int `yaml:"header_row"`
 	// Delimiter of CSV files: one character. The default is ",".
 	Delimiter string `yaml:"delimiter"`
+	// MaxBadRowPercent: a file more than this percentage of whose data
+	// rows cannot be read into columns (CSV lines with the wrong number
+	// of cells, unreadable sheet rows) goes to failed/ whole; below it,
+	// those rows go to the DLQ (bad_row) and the rest is delivered. 1 to
+	// 100; the default is 50, and 100 never fails a file for bad rows.
+	MaxBadRowPercent int `yaml:"max_bad_row_percent"`
 }
 
 // Config configures one file-drop source. The Config is read once, by New.
@@ -71,7 +77,7 @@ type Config struct {
 	// Files override Options per mapping: the key is the mapping's
 	// `table:` glob, written exactly as in the mapping file.
 	Files map[string]Options
-	// BatchSize and PollInterval are the pipeline's (defaults 5000, 10s).
+	// BatchSize and PollInterval are the pipeline's (defaults 2000, 10s).
 	BatchSize    int
 	PollInterval time.Duration
 }
@@ -180,6 +186,9 @@ func (o Options) validate(prefix string) []error {
 	if o.HeaderRow < 0 {
 		errs = append(errs, fieldErr("header_row", "%smust be at least 1, got %d", prefix, o.HeaderRow))
 	}
+	if o.MaxBadRowPercent < 0 || o.MaxBadRowPercent > 100 {
+		errs = append(errs, fieldErr("max_bad_row_percent", "%smust be 1 to 100, got %d", prefix, o.MaxBadRowPercent))
+	}
 	if o.Delimiter != "" {
 		r := []rune(o.Delimiter)
 		if len(r) != 1 || r[0] == '"' || r[0] == '\r' || r[0] == '\n' {
@@ -203,11 +212,17 @@ func (o Options) merge(d Options) Options {
 	if o.Delimiter == "" {
 		o.Delimiter = d.Delimiter
 	}
+	if o.MaxBadRowPercent == 0 {
+		o.MaxBadRowPercent = d.MaxBadRowPercent
+	}
 	return o
 }
 
+// DefaultMaxBadRowPercent is the default of Options.MaxBadRowPercent.
+const DefaultMaxBadRowPercent = 50
+
 func (o Options) withDefaults() Options {
-	return o.merge(Options{Encoding: EncodingAuto, HeaderRow: 1, Delimiter: ","})
+	return o.merge(Options{Encoding: EncodingAuto, HeaderRow: 1, Delimiter: ",", MaxBadRowPercent: DefaultMaxBadRowPercent})
 }
 
 func parseEncoding(s string) (string, error) {

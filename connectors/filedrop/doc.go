@@ -27,9 +27,23 @@
 // takes UTF-8 when the first 64 KiB are valid UTF-8 and GBK otherwise. A
 // cell that is not valid in the file's encoding is handed to the mapping as
 // raw bytes, so the row is rejected to the DLQ (bad_encoding) by any rule
-// that reads it, and the rest of the file goes on. A CSV line with the wrong
-// number of cells fails the whole file before any row is sent (a missing or
-// extra separator shifts the columns, so no row of such a file is trusted).
+// that reads it, and the rest of the file goes on.
+//
+// # Bad rows
+//
+// A CSV line with the wrong number of cells (a missing or extra separator
+// shifts every column after it) or an XLSX row the sheet reader refuses is
+// a bad row. It keeps its place in the batch with all the mapping's columns
+// nil (only _file, _row and _file_time set) and a connectors.RowProblem
+// (code bad_row, message "<file>: line 17 has 9 cells, the header has
+// 12: …"), so the mapper rejects it to the DLQ without mapping anything of
+// it, and the rest of the file is delivered. The file itself, kept in
+// done/, holds the line. A file more than Options.MaxBadRowPercent (default
+// 50) of whose data rows are bad is not trusted at all: a CSV file, read
+// through once before any row is sent, goes to failed/ whole; an XLSX file
+// is streamed, so it is judged at its end and goes to failed/ after its
+// other rows were delivered. A CSV syntax error the reader cannot get past
+// fails the file as before.
 //
 // # Taking files safely
 //
@@ -56,8 +70,10 @@
 //
 // A processed file moves to done/ (or failed/) under a name prefixed with
 // the time it was finished, beside a JSON report (rows read and sent,
-// rows with undecodable cells, content hash, timings; never any cell
-// content). The SHA-256 of every file done is kept in done/.hpgate-ledger,
+// rows sent to the DLQ by reason, bad rows by line, rows with undecodable
+// cells, content hash, timings; never any cell content). The source learns
+// what the mapper rejected as a connectors.AckObserver: the pipeline tells
+// it each acknowledged batch's rejections by reason. The SHA-256 of every file done is kept in done/.hpgate-ledger,
 // one line per file: a file dropped again with the same content goes to
 // done/ as a duplicate, and is not sent again.
 //

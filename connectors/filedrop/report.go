@@ -46,16 +46,26 @@ type report struct {
 	HeaderRow int       `json:"header_row,omitempty"`
 	// RowsRead are the data rows read (blank rows are skipped);
 	// RowsDelivered those Kafka acknowledged, as canonical records or
-	// as dead letters (mapping rejections are counted by reason in
-	// hpgate_dlq_messages_total{mapping}).
+	// as dead letters.
 	RowsRead      int `json:"rows_read"`
 	RowsDelivered int `json:"rows_delivered"`
+	// RowsRejected are the rows sent to the DLQ, and Rejected their
+	// count by reason code (bad_row, bad_check_digit, …), as the pipeline
+	// acknowledged them (connectors.AckObserver).
+	RowsRejected int            `json:"rows_rejected"`
+	Rejected     map[string]int `json:"rejected,omitempty"`
 	// RowsUndecodable are rows with a cell that is not valid in the
 	// file's encoding: handed to the mapping as raw bytes, they are
 	// rejected to the DLQ (bad_encoding) by any rule that reads the cell.
-	RowsUndecodable int      `json:"rows_undecodable"`
-	MissingColumns  []string `json:"missing_columns,omitempty"`
-	Error           string   `json:"error,omitempty"`
+	RowsUndecodable int `json:"rows_undecodable"`
+	// RowsBad are rows that could not be read into columns (a CSV line
+	// with the wrong number of cells, an unreadable sheet row): never
+	// mapped, they go to the DLQ as bad_row. BadRows says where and what
+	// for the first 20 of them.
+	RowsBad        int      `json:"rows_bad"`
+	BadRows        []string `json:"bad_rows,omitempty"`
+	MissingColumns []string `json:"missing_columns,omitempty"`
+	Error          string   `json:"error,omitempty"`
 	// DuplicateOf is the stored name of the earlier file with the same
 	// content, and DeliveredAt when it was done.
 	DuplicateOf string    `json:"duplicate_of,omitempty"`
@@ -103,8 +113,37 @@ func (s *Source) finish(ss *streamState, st connectors.Stream) error {
 	}
 	ss.cur = nil
 	s.log.Info("file done", "mapping", st.Name, "file", cur.obs.name, "stored_as", stored,
-		"rows", cur.rep.RowsRead, "rows_undecodable", cur.rep.RowsUndecodable)
+		"rows", cur.rep.RowsRead, "rows_rejected", cur.rep.RowsRejected, "rows_bad", cur.rep.RowsBad,
+		"rows_undecodable", cur.rep.RowsUndecodable)
 	return nil
+}
+
+// Acked counts the rejections of a batch the pipeline acknowledged into
+// the report of the file it came from (connectors.AckObserver). A batch
+// acknowledged again (read again after a restart) is not counted twice.
+func (s *Source) Acked(st connectors.Stream, b *connectors.Batch, rejected map[string]int) {
+	if b.Len() == 0 {
+		return
+	}
+	pos, err := parsePosition(b.Next)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.streams[st.Name]
+	if ss == nil || ss.cur == nil || ss.cur.hash != pos.hash || pos.row <= ss.cur.acked {
+		return
+	}
+	cur := ss.cur
+	cur.acked = pos.row
+	for code, n := range rejected {
+		if cur.rep.Rejected == nil {
+			cur.rep.Rejected = make(map[string]int)
+		}
+		cur.rep.Rejected[code] += n
+		cur.rep.RowsRejected += n
+	}
 }
 
 func (s *Source) moveDuplicate(st connectors.Stream, obs observation, hash string, e ledgerEntry) error {

@@ -26,6 +26,13 @@ const (
 
 var synthetic = []string{ColumnFile, ColumnRow, ColumnFileTime}
 
+// CodeBadRow is the reason code of a row the source could not read into
+// columns (connectors.RowProblem).
+const CodeBadRow = connectors.CodeBadRow
+
+// maxBadRowsReported caps the bad rows a report lists by line.
+const maxBadRowsReported = 20
+
 func isSynthetic(c string) bool { return slices.Contains(synthetic, c) }
 
 // Source reads the files of one drop directory. It is safe for concurrent
@@ -103,7 +110,14 @@ type openFile struct {
 	// A row read by seek, handed out first.
 	peek    []string
 	peekRow int
+	peekErr error // a *badRow
 	hasPeek bool
+	// Rows read from the table since it was opened, and how many of them
+	// were bad: the share of bad rows of a file not checked before its
+	// first row was sent (XLSX) is judged at its end.
+	seen, bad  int
+	prechecked bool
+	acked      int // the last row whose batch the pipeline acknowledged (Acked)
 }
 
 // Read returns up to limit rows of the stream's current file after the
@@ -218,6 +232,7 @@ func (s *Source) rows(ctx context.Context, cur *openFile, limit int) (*connector
 		cells, row, err := cur.next()
 		if err == io.EOF {
 			cur.eof = true
+			cur.failed = cur.tooManyBad()
 			break
 		}
 		var fe *fileError
@@ -225,7 +240,8 @@ func (s *Source) rows(ctx context.Context, cur *openFile, limit int) (*connector
 			cur.eof, cur.failed = true, fe
 			break
 		}
-		if err != nil {
+		var br *badRow
+		if err != nil && !errors.As(err, &br) {
 			cur.last = -1
 			return nil, fmt.Errorf("%w: filedrop: read %s: %w", connectors.ErrUnavailable, cur.obs.name, err)
 		}
@@ -234,9 +250,20 @@ func (s *Source) rows(ctx context.Context, cur *openFile, limit int) (*connector
 		}
 		vals := backing[:nc:nc]
 		backing = backing[nc:]
+		if br != nil {
+			// The mapping's columns stay nil: a shifted line's cells are in
+			// the wrong columns, and none of them may reach a record.
+			b.Problems = append(b.Problems, connectors.RowProblem{
+				Row: len(b.Rows), Code: CodeBadRow, Message: cur.obs.name + ": " + br.msg,
+			})
+			cur.rep.RowsBad++
+			if len(cur.rep.BadRows) < maxBadRowsReported {
+				cur.rep.BadRows = append(cur.rep.BadRows, br.msg)
+			}
+		}
 		bad := false
 		for j, hi := range cur.idx {
-			if hi < len(cells) {
+			if br == nil && hi < len(cells) {
 				v, undecodable := cur.t.value(cells[hi])
 				vals[j], bad = v, bad || undecodable
 			}
@@ -268,6 +295,7 @@ func (s *Source) seek(ctx context.Context, cur *openFile, after int) error {
 		}
 		_ = cur.t.close()
 		cur.t, cur.last, cur.eof, cur.failed, cur.hasPeek = t, 0, false, nil, false
+		cur.seen, cur.bad = 0, 0
 	}
 	for cur.last < after {
 		if ctx.Err() != nil {
@@ -277,6 +305,7 @@ func (s *Source) seek(ctx context.Context, cur *openFile, after int) error {
 		cells, row, err := cur.next()
 		if err == io.EOF {
 			cur.eof = true
+			cur.failed = cur.tooManyBad()
 			return nil
 		}
 		var fe *fileError
@@ -284,13 +313,14 @@ func (s *Source) seek(ctx context.Context, cur *openFile, after int) error {
 			cur.eof, cur.failed = true, fe
 			return nil
 		}
-		if err != nil {
+		var br *badRow
+		if err != nil && !errors.As(err, &br) {
 			cur.last = -1
 			return fmt.Errorf("%w: filedrop: read %s: %w", connectors.ErrUnavailable, cur.obs.name, err)
 		}
 		if row > after {
 			// The first row after the position: hand it out next.
-			cur.peek, cur.peekRow, cur.hasPeek = append(cur.peek[:0], cells...), row, true
+			cur.peek, cur.peekRow, cur.peekErr, cur.hasPeek = append(cur.peek[:0], cells...), row, err, true
 			cur.last = after
 			return nil
 		}
@@ -303,9 +333,49 @@ func (s *Source) seek(ctx context.Context, cur *openFile, after int) error {
 func (cur *openFile) next() ([]string, int, error) {
 	if cur.hasPeek {
 		cur.hasPeek = false
-		return cur.peek, cur.peekRow, nil
+		return cur.peek, cur.peekRow, cur.peekErr
 	}
-	return cur.t.next()
+	cells, row, err := cur.t.next()
+	var br *badRow
+	switch {
+	case err == nil:
+		cur.seen++
+	case errors.As(err, &br):
+		cur.seen++
+		cur.bad++
+	}
+	return cells, row, err
+}
+
+// tooManyBad returns the *fileError of a file, read to its end, more of
+// whose rows were bad than the mapping allows; nil for a CSV file, which
+// open checked whole.
+func (cur *openFile) tooManyBad() error {
+	if cur.prechecked {
+		return nil
+	}
+	return badShare(cur.seen, cur.bad, cur.opts.MaxBadRowPercent, cur.firstBad())
+}
+
+func (cur *openFile) firstBad() string {
+	if len(cur.rep.BadRows) > 0 {
+		return cur.rep.BadRows[0]
+	}
+	return ""
+}
+
+// badShare returns a *fileError when more than pct percent of the rows of
+// a file are bad.
+func badShare(rows, bad, pct int, first string) error {
+	if bad == 0 || bad*100 <= pct*rows {
+		return nil
+	}
+	msg := fmt.Sprintf("%d of %d data rows (%d%%) cannot be read into columns, more than max_bad_row_percent %d%%: "+
+		"the columns do not line up (a wrong delimiter or encoding, a damaged export?)", bad, rows, bad*100/rows, pct)
+	if first != "" {
+		msg += "; the first: " + first
+	}
+	return &fileError{msg: msg}
 }
 
 // drop forgets the stream's current file without moving it.
@@ -347,11 +417,12 @@ func (s *Source) open(st connectors.Stream, obs observation, hash string) (*open
 		Modified: obs.mtime.In(s.zone), HeaderRow: o.HeaderRow, TakenAt: s.now(),
 	}
 	if strings.EqualFold(fileExt(obs.name), ".csv") || strings.EqualFold(fileExt(obs.name), ".txt") {
-		// A CSV file is checked whole before any row is sent: a line with
-		// a missing or extra separator fails the file.
+		// A CSV file is checked whole before any row is sent: a syntax
+		// error, or more bad lines than MaxBadRowPercent, fails the file.
 		if err := precheck(p, obs.name, o); err != nil {
 			return cur, err
 		}
+		cur.prechecked = true
 	}
 	t, err := openTable(p, obs.name, o)
 	if err != nil {
@@ -409,19 +480,30 @@ func (s *Source) open(st connectors.Stream, obs observation, hash string) (*open
 	return cur, nil
 }
 
-// precheck reads a CSV file through once and reports its first problem.
+// precheck reads a CSV file through once and reports its first syntax
+// error, or too large a share of bad lines.
 func precheck(p, name string, o Options) error {
 	t, err := openTable(p, name, o)
 	if err != nil {
 		return err
 	}
 	defer t.close()
+	rows, bad, first := 0, 0, ""
 	for {
-		if _, _, err := t.next(); err == io.EOF {
-			return nil
-		} else if err != nil {
+		_, _, err := t.next()
+		var br *badRow
+		switch {
+		case err == io.EOF:
+			return badShare(rows, bad, o.MaxBadRowPercent, first)
+		case errors.As(err, &br):
+			if bad == 0 {
+				first = br.msg
+			}
+			bad++
+		case err != nil:
 			return err
 		}
+		rows++
 	}
 }
 

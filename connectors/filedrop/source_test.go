@@ -353,7 +353,8 @@ func TestFilesThatFail(t *testing.T) {
 		name, content, want string
 	}{
 		{"missing column", "人员编号,姓名\nP1,张三\n", "lacks the column(s) 证件号码"},
-		{"a line with an extra separator", "人员编号,姓名,证件号码\nP1,张三,370282194902030311\nP2,李,四,37028219330609092X\n", "line 3 has 4 cells, the header has 3"},
+		{"mostly lines with an extra separator", "人员编号,姓名,证件号码\nP1,张三,370282194902030311\nP2,李,四,37028219330609092X\nP3,王,五,37028219330609092X\n",
+			"2 of 3 data rows (66%) cannot be read into columns, more than max_bad_row_percent 50%"},
 		{"utf-16", "\xFF\xFEa\x00", "UTF-16"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

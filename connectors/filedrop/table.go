@@ -24,7 +24,9 @@ type table interface {
 	header() []string
 	// next returns the next row's cells (valid until the next call) and
 	// its number for people: the sheet row of an XLSX file, the line of
-	// a CSV record. It returns io.EOF after the last row.
+	// a CSV record. It returns io.EOF after the last row, and a *badRow
+	// with the row's number for a row it could not read into columns
+	// (the next call goes on with the row after it).
 	next() (cells []string, row int, err error)
 	// value converts a cell to a row value: nil when empty, the text, or
 	// the raw bytes when they are not valid in the file's encoding (the
@@ -43,6 +45,16 @@ func (e *fileError) Error() string { return e.msg }
 func fileErrorf(format string, args ...any) error {
 	return &fileError{msg: fmt.Sprintf(format, args...)}
 }
+
+// badRow is a row that could not be read into columns: a CSV line with
+// the wrong number of cells (its columns are shifted), an XLSX row that
+// cannot be parsed. Its cells are never mapped: the row is handed out
+// with nil values and a connectors.RowProblem (CodeBadRow), so the
+// mapper rejects it to the DLQ and the rest of the file goes on. msg
+// names the line or row and never holds a cell's content.
+type badRow struct{ msg string }
+
+func (e *badRow) Error() string { return e.msg }
 
 // openTable opens a CSV or XLSX file and reads up to its header row.
 func openTable(path, name string, o Options) (table, error) {
@@ -174,8 +186,13 @@ func (t *csvTable) next() ([]string, int, error) {
 		}
 		line, _ := t.r.FieldPos(0)
 		if len(rec) != len(t.hdr) && !(len(rec) > len(t.hdr) && blank(rec[len(t.hdr):])) {
-			return nil, line, fileErrorf("line %d has %d cells, the header has %d: a separator is missing or one too many (an unquoted %q inside a value?); fix the line and drop the file again",
+			msg := fmt.Sprintf("line %d has %d cells, the header has %d: a separator is missing or one too many (an unquoted %q inside a value?)",
 				line, len(rec), len(t.hdr), t.r.Comma)
+			if end, _ := t.r.FieldPos(len(rec) - 1); end > line {
+				// A quote opened and never closed swallows the lines after it.
+				msg += fmt.Sprintf("; the record runs on to line %d (a quote not closed?)", end)
+			}
+			return nil, line, &badRow{msg: msg}
 		}
 		return rec, line, nil
 	}
@@ -296,7 +313,10 @@ func (t *xlsxTable) next() ([]string, int, error) {
 		t.row++
 		cells, err := t.rows.Columns()
 		if err != nil {
-			return nil, t.row, fileErrorf("read sheet %q row %d: %v", t.sheet, t.row, err)
+			if t.rows.Error() != nil {
+				break // the sheet cannot be read on: reported below
+			}
+			return nil, t.row, &badRow{msg: fmt.Sprintf("sheet %q row %d cannot be read: %v", t.sheet, t.row, err)}
 		}
 		if blank(cells) {
 			continue
