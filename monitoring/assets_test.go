@@ -83,7 +83,8 @@ func registeredMetrics(t *testing.T) map[string]string {
 		}}
 	})
 	RegisterSources(reg, func() []SourceStats {
-		return []SourceStats{{Source: "s", Quiet: true, Errors: 1, Unavailable: 1, NullTimestamps: map[string]int64{"a": 2}}}
+		return []SourceStats{{Source: "s", Quiet: true, Errors: 1, Unavailable: 1, NullTimestamps: map[string]int64{"a": 2}},
+			{Source: "r", HTTP: &HTTPSourceStats{Requests: []HTTPRequests{{"persons", "2xx", 1}}, Retries: 1, RateLimited: 1, MalformedPages: 1, LastPage: now}}}
 	})
 	RegisterStateSize(reg, func() float64 { return 1 << 20 })
 	m.RowsRead.WithLabelValues("s", "a", "370282").Inc()

@@ -212,6 +212,27 @@ type SourceStats struct {
 	// NullTimestamps is, per mapping, the rows whose cursor timestamp is
 	// NULL: incremental reads cannot see them.
 	NullTimestamps map[string]int64
+	// HTTP is set for a source that reads an HTTP API (the registry).
+	HTTP *HTTPSourceStats
+}
+
+// HTTPSourceStats is what an HTTP API source (the registry) reports about
+// its requests.
+type HTTPSourceStats struct {
+	// Requests are the requests sent, retries included, by resource and
+	// status class (2xx, 3xx, 4xx, 5xx, error: no response).
+	Requests []HTTPRequests
+	// Retries, RateLimited and MalformedPages count requests sent again
+	// after a fault, 429 responses and unusable 200 pages.
+	Retries, RateLimited, MalformedPages int64
+	// LastPage is when the latest usable page arrived (zero before).
+	LastPage time.Time
+}
+
+// HTTPRequests is one figure of HTTPSourceStats.Requests.
+type HTTPRequests struct {
+	Resource, Class string
+	N               int64
 }
 
 var (
@@ -223,6 +244,16 @@ var (
 		"Failed reads from the source that were outages (retried).", []string{"source"}, nil)
 	descNullTS = prometheus.NewDesc("hpgate_source_null_timestamp_rows",
 		"Rows whose cursor timestamp is NULL, which incremental reads cannot see; map them with a snapshot mapping.", []string{"source", "mapping"}, nil)
+	descHTTPRequests = prometheus.NewDesc("hpgate_registry_requests_total",
+		"HTTP requests sent to the registry API, retries included, by resource and status class (2xx, 3xx, 4xx, 5xx, error: no response).", []string{"source", "resource", "class"}, nil)
+	descHTTPRetries = prometheus.NewDesc("hpgate_registry_retries_total",
+		"Registry requests sent again after a fault (429, 5xx, no response, malformed page).", []string{"source"}, nil)
+	descHTTPRateLimited = prometheus.NewDesc("hpgate_registry_rate_limited_total",
+		"429 Too Many Requests responses of the registry API.", []string{"source"}, nil)
+	descHTTPMalformed = prometheus.NewDesc("hpgate_registry_malformed_pages_total",
+		"Registry pages answered 200 that could not be used (invalid or truncated JSON, another request's page, records out of order).", []string{"source"}, nil)
+	descHTTPLastPage = prometheus.NewDesc("hpgate_registry_last_page_timestamp_seconds",
+		"Unix time of the latest usable page from the registry API.", []string{"source"}, nil)
 )
 
 // RegisterSources adds the per-source gauges, read from stats at scrape
@@ -240,6 +271,11 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descReadErrors
 	ch <- descUnavailable
 	ch <- descNullTS
+	ch <- descHTTPRequests
+	ch <- descHTTPRetries
+	ch <- descHTTPRateLimited
+	ch <- descHTTPMalformed
+	ch <- descHTTPLastPage
 }
 
 func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -253,6 +289,17 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUnavailable, prometheus.CounterValue, float64(s.Unavailable), s.Source)
 		for mapping, n := range s.NullTimestamps {
 			ch <- prometheus.MustNewConstMetric(descNullTS, prometheus.GaugeValue, float64(n), s.Source, mapping)
+		}
+		if h := s.HTTP; h != nil {
+			for _, r := range h.Requests {
+				ch <- prometheus.MustNewConstMetric(descHTTPRequests, prometheus.CounterValue, float64(r.N), s.Source, r.Resource, r.Class)
+			}
+			ch <- prometheus.MustNewConstMetric(descHTTPRetries, prometheus.CounterValue, float64(h.Retries), s.Source)
+			ch <- prometheus.MustNewConstMetric(descHTTPRateLimited, prometheus.CounterValue, float64(h.RateLimited), s.Source)
+			ch <- prometheus.MustNewConstMetric(descHTTPMalformed, prometheus.CounterValue, float64(h.MalformedPages), s.Source)
+			if !h.LastPage.IsZero() {
+				ch <- prometheus.MustNewConstMetric(descHTTPLastPage, prometheus.GaugeValue, float64(h.LastPage.UnixNano())/1e9, s.Source)
+			}
 		}
 	}
 }

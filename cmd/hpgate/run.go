@@ -17,6 +17,7 @@ import (
 
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/kafkasink"
+	"github.com/hpgate/hpgate/connectors/registry"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/canonical"
@@ -307,20 +308,31 @@ func (d *daemon) ensureTopics(ctx context.Context) error {
 	}
 }
 
-// sourceStats adapts the SQL sources' own counters for the metrics.
+// sourceStats adapts the SQL and registry sources' own counters for the
+// metrics.
 func (d *daemon) sourceStats() []monitoring.SourceStats {
 	var out []monitoring.SourceStats
 	for name, src := range d.sources {
-		s, ok := src.(*sqlsource.Source)
-		if !ok {
-			continue
+		switch s := src.(type) {
+		case *sqlsource.Source:
+			st := s.Stats()
+			out = append(out, monitoring.SourceStats{
+				Source: name, Quiet: st.Quiet, Errors: st.Errors, Unavailable: st.Unavailable, NullTimestamps: st.NullTimestamps,
+			})
+		case *registry.Source:
+			out = append(out, registryStats(name, s.Stats()))
 		}
-		st := s.Stats()
-		out = append(out, monitoring.SourceStats{
-			Source: name, Quiet: st.Quiet, Errors: st.Errors, Unavailable: st.Unavailable, NullTimestamps: st.NullTimestamps,
-		})
 	}
 	return out
+}
+
+// registryStats adapts a registry source's counters for the metrics.
+func registryStats(name string, st registry.Stats) monitoring.SourceStats {
+	h := &monitoring.HTTPSourceStats{Retries: st.Retries, RateLimited: st.RateLimited, MalformedPages: st.MalformedPages, LastPage: st.LastPage}
+	for k, n := range st.Requests {
+		h.Requests = append(h.Requests, monitoring.HTTPRequests{Resource: k.Resource, Class: k.Class, N: n})
+	}
+	return monitoring.SourceStats{Source: name, Errors: st.Errors, Unavailable: st.Unavailable, HTTP: h}
 }
 
 func (d *daemon) close() {

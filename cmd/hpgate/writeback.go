@@ -22,19 +22,15 @@ import (
 	"github.com/hpgate/hpgate/pipeline/writeback"
 )
 
-// DefaultWritebackListen is where `hpgate writeback` serves /metrics,
-// /healthz and /readyz: next to `hpgate run` (9464) and `hpgate identity`
-// (9465), so the three can run on one host with one config.
-const DefaultWritebackListen = "127.0.0.1:9466"
-
 func writebackCmd() *cobra.Command {
 	var (
 		configPath, group, listen string
+		rate                      float64
 		dryRun, printDDL          bool
 		lf                        logFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "writeback -c CONFIG [--dry-run | --print-audit-ddl] [--listen ADDR]",
+		Use:   "writeback -c CONFIG [--dry-run | --print-audit-ddl] [--group ID] [--listen ADDR] [--rows-per-second N]",
 		Short: "Copy identity flags from their authority into the other systems' tables",
 		Long: `Consumes <prefix>identity.v1 in a Kafka consumer group and, for each
 writeback file (kind: writeback) under the mapping paths, sets the target
@@ -45,9 +41,12 @@ target code) go to <prefix>dlq.v1. With --dry-run it reads the identity
 topic as it stands, prints the statements it would run (keys masked) and
 changes nothing.
 
-Kafka TLS and SASL are those of the config's kafka section. While it runs
-it serves /metrics (hpgate_writeback_*), /healthz and /readyz on --listen
-(default ` + DefaultWritebackListen + `, "off" to disable), with the basic
+Kafka TLS and SASL are those of the config's kafka section. The consumer
+group, the listener and the default rate come from the config's writeback
+section (group_id, listen, rows_per_second); --group, --listen and
+--rows-per-second override them. While it runs it serves /metrics
+(hpgate_writeback_*), /healthz and /readyz on the listener (default
+` + config.DefaultWritebackAddr + `, "off" to disable), with the basic
 authentication and TLS of the config's http section.
 
 --print-audit-ddl prints, for each target database of a writeback with
@@ -66,6 +65,23 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 			cfg, err := config.LoadFile(configPath)
 			if err != nil {
 				return reportLoad(cmd.ErrOrStderr(), err)
+			}
+			// Flags override the config's writeback section.
+			flags := cmd.Flags()
+			if !flags.Changed("group") {
+				group = cfg.Writeback.GroupID
+			}
+			if !flags.Changed("listen") {
+				listen = cfg.Writeback.Listen
+			} else if listen != "off" && listen != "" {
+				if err := config.CheckListen(listen); err != nil {
+					return fmt.Errorf("--listen %w", err)
+				}
+			}
+			if !flags.Changed("rows-per-second") {
+				rate = cfg.Writeback.RowsPerSecond
+			} else if rate <= 0 {
+				return errors.New("--rows-per-second must be positive")
 			}
 			wbs, err := writeback.Load(cfg.MappingPaths()...)
 			if err != nil {
@@ -114,7 +130,7 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 			w, err := writeback.New(wbs, writeback.Options{
 				Key: key, Targets: targets, StateDir: cfg.State.Dir, TopicPrefix: cfg.Kafka.TopicPrefix, DLQ: sink,
 				DryRun: dryRun, Out: cmd.OutOrStdout(), Metrics: monitoring.NewWriteback(reg),
-				Log: log.With("component", "writeback"),
+				Log: log.With("component", "writeback"), RowsPerSecond: rate,
 			})
 			if err != nil {
 				return err
@@ -163,10 +179,11 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "", "config file (required)")
-	cmd.Flags().StringVar(&group, "group", writeback.DefaultGroup, "Kafka consumer group")
+	cmd.Flags().StringVar(&group, "group", config.DefaultWritebackGroup, "Kafka consumer group (default: writeback.group_id of the config)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the statements that would run, change nothing")
 	cmd.Flags().BoolVar(&printDDL, "print-audit-ddl", false, "print the CREATE TABLE of hpgate_writeback_audit for each target database and exit")
-	cmd.Flags().StringVar(&listen, "listen", DefaultWritebackListen, `host:port of /metrics, /healthz and /readyz ("off" disables)`)
+	cmd.Flags().StringVar(&listen, "listen", config.DefaultWritebackAddr, `host:port of /metrics, /healthz and /readyz ("off" disables; default: writeback.listen of the config)`)
+	cmd.Flags().Float64Var(&rate, "rows-per-second", writeback.DefaultRowsPerSecond, "changes per second of writebacks whose file sets no rows_per_second (default: writeback.rows_per_second of the config)")
 	_ = cmd.MarkFlagRequired("config")
 	lf.add(cmd)
 	return cmd

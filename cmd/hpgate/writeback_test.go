@@ -178,13 +178,18 @@ func TestWritebackCommand(t *testing.T) {
 		t.Fatalf("dry run changed the target: GR001 %s GR002 %s", insFlags(t, db, "GR001"), insFlags(t, db, "GR002"))
 	}
 
-	// The real run, until stopped.
+	// The real run, until stopped: the listener and the consumer group
+	// from the config's writeback section, the group overridden by --group.
 	listen := freeAddr(t)
+	editFile(t, cfgPath, "mappings: {paths: [maps]}\n",
+		fmt.Sprintf("mappings: {paths: [maps]}\nwriteback: {group_id: jimo-wb-config, listen: %q, rows_per_second: 500}\n", listen))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"writeback", "-c", cfgPath, "--listen", listen}, &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"writeback", "-c", cfgPath, "--group", "jimo-wb-flag"}, &stdout, &stderr)
+	}()
 	// The person not found is dead-lettered after the two updates: wait
 	// for every figure, then check them all.
 	wants := []string{
@@ -231,6 +236,9 @@ func TestWritebackCommand(t *testing.T) {
 	logs := stderr.String()
 	if !strings.Contains(logs, "blind index ready") || !strings.Contains(logs, "writeback starting") {
 		t.Errorf("log:\n%s", logs)
+	}
+	if !strings.Contains(logs, "jimo-wb-flag") || strings.Contains(logs, "jimo-wb-config") {
+		t.Errorf("--group does not override writeback.group_id:\n%s", logs)
 	}
 	dlq := topicValues(t, []string{broker}, "hp.dlq.v1")
 	if len(dlq) != 1 || !strings.Contains(string(dlq[0]), `"code":"not_found"`) {

@@ -68,7 +68,7 @@ type badPage struct{ msg string }
 
 func (e *badPage) Error() string { return e.msg }
 
-func newHTTPClient(cfg Config, clock func() time.Time, log *slog.Logger) (*retryablehttp.Client, error) {
+func newHTTPClient(cfg Config, clock func() time.Time, st *stats, log *slog.Logger) (*retryablehttp.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tc, err := tlsConfig(cfg.TLS)
 	if err != nil {
@@ -81,7 +81,7 @@ func newHTTPClient(cfg Config, clock func() time.Time, log *slog.Logger) (*retry
 	}
 	retries := max(cfg.Retries, 0)
 	return &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: sg, Timeout: cfg.RequestTimeout},
+		HTTPClient:   &http.Client{Transport: &counting{next: sg, st: st}, Timeout: cfg.RequestTimeout},
 		RetryMax:     retries,
 		RetryWaitMin: cfg.RetryWaitMin,
 		RetryWaitMax: cfg.RetryWaitMax,
@@ -91,6 +91,7 @@ func newHTTPClient(cfg Config, clock func() time.Time, log *slog.Logger) (*retry
 		// No Logger: retryablehttp's lines carry URLs and queries.
 		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
 			if attempt > 0 {
+				st.update(func(s *Stats) { s.Retries++ })
 				log.Debug("registry request retried", "path", r.URL.Path, "attempt", attempt)
 			}
 		},
@@ -167,6 +168,7 @@ func (s *Source) fetch(ctx context.Context, rq request) (*Page, error) {
 		if err == nil || !errors.As(err, &bad) {
 			return p, err
 		}
+		s.stats.update(func(st *Stats) { st.MalformedPages++ })
 		if attempt >= max(s.cfg.Retries, 0) {
 			return nil, fmt.Errorf("%w: %s: %s (after %d attempts)", connectors.ErrUnavailable, s.describe(rq), bad.msg, attempt+1)
 		}
@@ -177,11 +179,12 @@ func (s *Source) fetch(ctx context.Context, rq request) (*Page, error) {
 			return nil, ctx.Err()
 		case <-t.C:
 		}
+		s.stats.update(func(st *Stats) { st.Retries++ })
 	}
 }
 
 func (s *Source) fetchOnce(ctx context.Context, rawURL string, rq request) (*Page, error) {
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, resourceKey{}, rq.resource), http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.describe(rq), err)
 	}
@@ -232,6 +235,8 @@ func (s *Source) fetchOnce(ctx context.Context, rawURL string, rq request) (*Pag
 	} else {
 		return nil, &badPage{msg: "meta.server_time is not an RFC 3339 time"}
 	}
+	now := time.Now()
+	s.stats.update(func(st *Stats) { st.LastPage = now })
 	return &p, nil
 }
 

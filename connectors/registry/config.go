@@ -22,7 +22,7 @@ const (
 	DefaultRetries        = 4
 	DefaultRetryWaitMin   = 500 * time.Millisecond
 	DefaultRetryWaitMax   = 30 * time.Second
-	DefaultBatchSize      = 5000
+	DefaultBatchSize      = 2000
 	DefaultPollInterval   = 30 * time.Second
 	// MaxPageSize is the largest page_size the contract allows.
 	MaxPageSize = 1000
@@ -84,7 +84,7 @@ type Config struct {
 	RequestsPerSecond float64
 	// TLS configures the server's CA and an optional client certificate.
 	TLS TLSConfig
-	// BatchSize and PollInterval are the pipeline's (defaults 5000, 30s).
+	// BatchSize and PollInterval are the pipeline's (defaults 2000, 30s).
 	BatchSize    int
 	PollInterval time.Duration
 }

@@ -41,6 +41,7 @@ type Source struct {
 
 	offset atomic.Int64 // server clock minus ours, from the latest page
 	closed atomic.Bool
+	stats  *stats
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -56,9 +57,10 @@ func New(name string, cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	var hc *retryablehttp.Client
 	clock := time.Now
+	st := &stats{}
 	if len(errs) == 0 {
 		var err error
-		if hc, err = newHTTPClient(cfg, clock, log); err != nil {
+		if hc, err = newHTTPClient(cfg, clock, st, log); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -67,7 +69,7 @@ func New(name string, cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	base, _ := url.Parse(cfg.URL) // validated
 	base.Path = trimSlash(base.Path)
-	return &Source{name: name, cfg: cfg, base: base, http: hc, log: log, clock: clock}, nil
+	return &Source{name: name, cfg: cfg, base: base, http: hc, log: log, clock: clock, stats: st}, nil
 }
 
 func trimSlash(p string) string {
@@ -80,7 +82,7 @@ func trimSlash(p string) string {
 // Name returns the source instance name.
 func (s *Source) Name() string { return s.name }
 
-// BatchSize returns the configured batch size (default 5000).
+// BatchSize returns the configured batch size (default 2000).
 func (s *Source) BatchSize() int { return s.cfg.BatchSize }
 
 // PollInterval returns the configured wait after an empty batch (default 30s).
@@ -126,6 +128,7 @@ func (s *Source) Read(ctx context.Context, st connectors.Stream, after connector
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		s.stats.countRead(err)
 		return nil, fmt.Errorf("read %s: %w", st.Name, err)
 	}
 	b := r.batch()

@@ -73,7 +73,11 @@ func ValidIdent(name string) bool {
 	return name != ""
 }
 
-// Quote quotes a possibly schema-qualified identifier.
+// Quote quotes a possibly schema-qualified identifier. On Oracle a name
+// is upper-cased first, as Oracle reads it unquoted and as package
+// sqlsource quotes it for the blind index's reads: a writeback file may
+// name yb_cbry or YB_CBRY alike. Other databases keep the name's case
+// (PostgreSQL's folded lower-case names are written in lower case).
 func (d Dialect) Quote(name string) string {
 	parts := strings.Split(name, ".")
 	for i, p := range parts {
@@ -82,6 +86,8 @@ func (d Dialect) Quote(name string) string {
 			parts[i] = "`" + p + "`"
 		case "sqlserver":
 			parts[i] = "[" + p + "]"
+		case "oracle":
+			parts[i] = `"` + strings.ToUpper(p) + `"`
 		default:
 			parts[i] = `"` + p + `"`
 		}

@@ -44,6 +44,9 @@ type Config struct {
 	Identity Identity `yaml:"identity"`
 	// Audit configures the daemon's periodic source-to-Kafka audit.
 	Audit Audit `yaml:"audit"`
+	// Writeback configures `hpgate writeback` (consumer group, listener,
+	// default rate); see writeback.go.
+	Writeback Writeback `yaml:"writeback"`
 
 	doc *yamlfile.Document
 }
@@ -213,6 +216,7 @@ func (c *Config) defaults() {
 		c.PII.KeyID = DefaultKeyID
 	}
 	c.identityDefaults()
+	c.writebackDefaults()
 	if c.Audit.WindowDays == 0 {
 		c.Audit.WindowDays = 7
 	}
@@ -289,6 +293,7 @@ func (c *Config) validate() yamlfile.Errors {
 		add([]string{"audit", "sample"}, "audit sample must be positive (or 0 for all rows)")
 	}
 	errs = append(errs, c.identityValidate()...)
+	errs = append(errs, c.writebackValidate()...)
 	if len(c.Mappings.Paths) == 0 {
 		add([]string{"mappings"}, "mappings needs paths: files or directories of mapping files")
 	}

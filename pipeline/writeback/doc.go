@@ -26,7 +26,7 @@
 //	    values: {registered: "1", pre_exit: "1", returned: "1", exited: "0", monitored: "0", none: "0"}
 //	    default: "0"                  # optional: for values not listed (else the record is dead-lettered)
 //	audit: table                      # table (hpgate_writeback_audit in the target) | local
-//	rows_per_second: 20               # cap on changes per second (default 20)
+//	rows_per_second: 20               # cap on changes per second (default: the config's writeback.rows_per_second, else 20)
 //
 // Facts and their default authority: poverty_status, poverty_cause,
 // exit_year, deceased, min_living, destitute_support, disabled (registry);

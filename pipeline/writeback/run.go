@@ -16,9 +16,6 @@ import (
 // Topic is the identity topic under a prefix.
 func Topic(prefix string) string { return prefix + "identity.v1" }
 
-// DefaultGroup is the consumer group of `hpgate writeback`.
-const DefaultGroup = "hpgate-writeback"
-
 // Run consumes the identity topic in consumer group group until ctx ends,
 // applying each record in partition order and committing a partition's
 // offset only after its records were applied or dead-lettered. A target

@@ -53,7 +53,9 @@ type Writeback struct {
 	Columns           []Column
 	// Audit is "table" (hpgate_writeback_audit in the target database) or
 	// "local" (the state store and the log).
-	Audit         string
+	Audit string
+	// RowsPerSecond caps the changes per second; 0 when the file sets
+	// none (then Options.RowsPerSecond, else DefaultRowsPerSecond).
 	RowsPerSecond float64
 	// TargetLine and TargetCol place the target key in File, for errors
 	// about the target found later (CheckTargets).
@@ -214,9 +216,6 @@ func compile(doc *yamlfile.Document) (*Writeback, yamlfile.Errors) {
 	}
 	w := &Writeback{Name: s.Name, File: doc.File, County: s.County, System: s.System, Target: s.Target, Table: s.Table, Key: s.Key,
 		Records: s.Find.Records, IDCard: s.Find.IDCard, Timestamp: s.Find.Timestamp, Audit: s.Audit, RowsPerSecond: s.RowsPerSecond}
-	if w.RowsPerSecond == 0 {
-		w.RowsPerSecond = DefaultRowsPerSecond
-	}
 	if n := doc.Lookup("target"); n != nil {
 		w.TargetLine, w.TargetCol = n.Line, n.Column
 	}
@@ -279,5 +278,6 @@ func CheckTargets(wbs []*Writeback, configFile string, driver func(source string
 }
 
 // DefaultRowsPerSecond caps the changes a writeback makes per second when
-// its file sets no rows_per_second.
+// neither its file nor Options.RowsPerSecond (the config's
+// writeback.rows_per_second) sets a rate.
 const DefaultRowsPerSecond = 20

@@ -59,6 +59,9 @@ type Options struct {
 	Out     io.Writer
 	Metrics *monitoring.WritebackMetrics
 	Log     *slog.Logger
+	// RowsPerSecond caps the changes per second of the writebacks whose
+	// file sets no rows_per_second; 0 means DefaultRowsPerSecond.
+	RowsPerSecond float64
 	// Now is the clock of audit rows; the default is time.Now.
 	Now func() time.Time
 }
@@ -88,6 +91,9 @@ func New(wbs []*Writeback, opts Options) (*Writer, error) {
 	}
 	if opts.Out == nil {
 		opts.Out = io.Discard
+	}
+	if opts.RowsPerSecond <= 0 {
+		opts.RowsPerSecond = DefaultRowsPerSecond
 	}
 	w := &Writer{opts: opts, wbs: wbs, targets: map[string]*target{}, indexes: map[string]*index{}, last: map[string]time.Time{}}
 	for _, wb := range wbs {
@@ -438,9 +444,18 @@ func (w *Writer) localAudit(now string, wb *Writeback, k string, cols, before []
 	return nil
 }
 
-// pace keeps a writeback's changes under its rows_per_second.
+// Rate returns the changes per second a writeback may make: its file's
+// rows_per_second, else Options.RowsPerSecond.
+func (w *Writer) Rate(wb *Writeback) float64 {
+	if wb.RowsPerSecond > 0 {
+		return wb.RowsPerSecond
+	}
+	return w.opts.RowsPerSecond
+}
+
+// pace keeps a writeback's changes under its rate.
 func (w *Writer) pace(ctx context.Context, wb *Writeback) {
-	gap := time.Duration(float64(time.Second) / wb.RowsPerSecond)
+	gap := time.Duration(float64(time.Second) / w.Rate(wb))
 	next := w.last[wb.Name].Add(gap)
 	if d := time.Until(next); d > 0 {
 		t := time.NewTimer(d)
