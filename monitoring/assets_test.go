@@ -29,11 +29,14 @@ const (
 	skipPromtoolEV = "HPGATE_SKIP_PROMTOOL"
 )
 
-// wantAlerts are the alerts hpgate.rules.yml must define (issue 9).
+// wantAlerts are the alerts hpgate.rules.yml must define (issue 9, then
+// data assurance, the identity stages and writeback), sorted.
 var wantAlerts = []string{
-	"HpgateConfigReloadFailed", "HpgateDLQRateHigh", "HpgateDown", "HpgateKafkaWriteErrors",
-	"HpgateMappingDown", "HpgateNoProgress", "HpgateNullTimestampRows", "HpgateSourceLagHigh",
-	"HpgateSourceUnavailable",
+	"HpgateAuditMissingRecords", "HpgateAuditNotRun", "HpgateCatchupNotGaining",
+	"HpgateConfigReloadFailed", "HpgateDLQRateHigh", "HpgateDown", "HpgateIdentityInputErrors",
+	"HpgateIdentityNoPartitions", "HpgateKafkaWriteErrors", "HpgateMappingDown", "HpgateNoProgress",
+	"HpgateNullTimestampRows", "HpgateSourceLagHigh", "HpgateSourceUnavailable",
+	"HpgateWritebackErrors", "HpgateWritebackNotFoundHigh",
 }
 
 // describingRegisterer registers on a real registry and keeps the Desc of
@@ -67,7 +70,7 @@ func (r *describingRegisterer) MustRegister(cs ...prometheus.Collector) {
 var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
 // registeredMetrics builds hpgate's metrics as the daemon does (New and
-// RegisterSources), gives every vector and scrape-time collector a sample,
+// RegisterSources), and those of `hpgate writeback` and `hpgate identity`, gives every vector and scrape-time collector a sample,
 // and returns the types of the metric families gathered (COUNTER,
 // HISTOGRAM, …) by name. It fails the test if a described metric is missing
 // from the output, so a metric added to metrics.go without a sample here is
@@ -107,6 +110,24 @@ func registeredMetrics(t *testing.T) map[string]string {
 	m.ReplayRows.WithLabelValues("a", "370282").Inc()
 	m.CatchupRemaining.WithLabelValues("a", "370282").Set(60)
 	m.AuditTrailEntries.WithLabelValues("replay").Inc()
+	// `hpgate writeback` and `hpgate identity` run as processes of their
+	// own with their own registries; their names are distinct, so one
+	// registry here holds them all.
+	wb := NewWriteback(reg)
+	wb.Rows.WithLabelValues("w", "not_found").Inc()
+	wb.DLQMessages.WithLabelValues("w", "target_error").Inc()
+	wb.IndexRows.WithLabelValues("w").Set(10)
+	wb.Retries.Inc()
+	id := NewIdentity(reg)
+	id.Inputs.WithLabelValues("person").Inc()
+	id.InputErrors.WithLabelValues("decode").Inc()
+	id.Outputs.WithLabelValues("identity").Inc()
+	id.Discrepancies.WithLabelValues("registry_mark_missing", "open").Inc()
+	id.Alerts.WithLabelValues("R06").Inc()
+	id.Rebuilds.WithLabelValues("rebuilt").Inc()
+	id.RebuildInputs.Inc()
+	id.Partitions.Set(2)
+	id.Commits.Inc()
 
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -194,7 +215,7 @@ func TestAssetsNameRegisteredMetrics(t *testing.T) {
 			used[base] = true
 		}
 		for _, n := range sortedKeys(unknown) {
-			t.Errorf("%s: %s is not a metric registered by monitoring.New, RegisterSources or RegisterStateSize", f, n)
+			t.Errorf("%s: %s is not a metric registered by monitoring.New, RegisterSources, RegisterStateSize, NewWriteback or NewIdentity", f, n)
 		}
 	}
 	var unused []string

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
 	"github.com/hpgate/hpgate/pipeline/config"
+	"github.com/hpgate/hpgate/pipeline/identity"
 	"github.com/hpgate/hpgate/pipeline/writeback"
 )
 
@@ -19,9 +22,11 @@ func checkCmd() *cobra.Command {
 	var live bool
 	cmd := &cobra.Command{
 		Use:   "check [-c CONFIG [--live]] [PATH…]",
-		Short: "Validate the config file and mapping files",
-		Long: `Validates mapping files (and, with -c, the config file and the mappings
-it names) without touching any source or broker. Every problem is printed
+		Short: "Validate the config file, mapping, writeback and policy files",
+		Long: `Validates mapping files, writeback files (kind: writeback) and county
+policy files (kind: policy, with their disease and annual-cap tables) (and,
+with -c, the config file and the files it names: mappings.paths, and
+identity.policy_paths when set) without touching any source or broker. Every problem is printed
 as path:line:col: message; exit status 1 when there is any. Warnings
 (path:line:col: warning: …) are printed too but do not fail the check.
 
@@ -75,7 +80,7 @@ that no index serves is a warning naming the CREATE INDEX to add.`,
 
 // checkFiles validates mapping files without a config.
 func checkFiles(paths []string) (errs, warns yamlfile.Errors) {
-	wbErrs := checkWritebacks(paths, nil, "")
+	wbErrs := append(checkWritebacks(paths, nil, ""), checkPolicies(paths, 0)...)
 	ms, err := mappings.Load(mappings.Options{}, paths...)
 	if err != nil {
 		var perrs yamlfile.Errors
@@ -108,6 +113,20 @@ func checkWritebacks(paths []string, cfg *config.Config, configPath string) yaml
 		return nil
 	}
 	return writeback.CheckTargets(wbs, configPath, sourceDriver(cfg))
+}
+
+// checkPolicies validates the county policy files (kind: policy) under
+// paths with the loader of `hpgate identity`; grace is the config's
+// default grace period (0 for none).
+func checkPolicies(paths []string, grace time.Duration) yamlfile.Errors {
+	if _, err := identity.LoadPolicies(grace, paths...); err != nil {
+		var perrs yamlfile.Errors
+		if errors.As(err, &perrs) {
+			return perrs
+		}
+		return yamlfile.Errors{{File: strings.Join(paths, ", "), Msg: err.Error()}}
+	}
+	return nil
 }
 
 // sourceDriver returns the driver of a source instance of cfg.

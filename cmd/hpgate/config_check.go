@@ -34,6 +34,7 @@ func checkConfig(cmd *cobra.Command, configPath string, extra []string, live boo
 		errs = append(errs, perrs...)
 	}
 	errs = append(errs, checkWritebacks(append(cfg.MappingPaths(), extra...), cfg, configPath)...)
+	errs = append(errs, checkPolicies(append(cfg.PolicyPaths(), extra...), cfg.Identity.GracePeriod)...)
 	for _, m := range ms {
 		src, ok := cfg.Sources[m.Source]
 		if !ok {

@@ -204,6 +204,43 @@ func (p *Person) evaluateDiseases(pol *Policy, now time.Time, pr *canonical.Pers
 				fmt.Sprintf("key disease diagnosed (%d code(s)) but the cause of poverty is %s, not illness (R14): review the cause", len(hits), cause))
 		}
 	}
+	// R14's other half (cause and illness must agree): the cause of
+	// poverty is illness, yet no system has diagnosed a key disease. The
+	// stream only shows what the health systems saw since they were
+	// connected, so a person is judged only once some system has recorded
+	// a diagnosis of theirs and min_history has passed since the first
+	// one: a person with no encounters yet, or only recent ones, is not
+	// flagged.
+	if (illness(pr.PovertyCause) || illness(pr.SecondaryCause)) && pol.KeyDiseases.Len() > 0 && len(codes) > 0 {
+		key := false
+		first := ""
+		for _, c := range codes {
+			if _, _, ok := pol.KeyDiseases.Match(c); ok {
+				key = true
+			}
+			if first == "" || all[c].on < first {
+				first = all[c].on
+			}
+		}
+		if start, ok := startOfDay(first); ok && !key {
+			ready := start.Add(pol.Rules.R14MinHistory)
+			if now.Before(ready) {
+				wait(ready)
+			} else {
+				cause := pr.PovertyCause
+				if !illness(cause) {
+					cause = pr.SecondaryCause
+				}
+				causeEp, _ := p.episodeAsOf(reg, "poverty_cause", d)
+				since := ready.In(normalize.CST()).Format(time.DateOnly)
+				if causeEp.From > since {
+					since = causeEp.From
+				}
+				add(KindCauseMismatch, []string{reg, diagSys}, map[string]string{reg: cause, diagSys: "no_key_disease"}, reg, sinceOf(since),
+					fmt.Sprintf("the cause of poverty is %s but no key disease was diagnosed in %d code(s) recorded since %s (R14): review the cause or the diagnoses", cause, len(codes), first))
+			}
+		}
+	}
 	if pol.Chronic.Len() == 0 {
 		return
 	}

@@ -201,3 +201,67 @@ func TestEpisodesAsOf(t *testing.T) {
 		t.Fatalf("episodes %+v", status)
 	}
 }
+
+// TestR14IllnessWithoutKeyDisease: the reverse case of R14, a cause of
+// illness with no key disease diagnosed, is flagged only once the health
+// systems have known the person for min_history (from the first
+// diagnosis seen), and resolves when a key disease is diagnosed.
+func TestR14IllnessWithoutKeyDisease(t *testing.T) {
+	c := &clock{t: at("2019-05-01 12:00:00")}
+	st := &Stage{Policies: testPolicy(t, "rules:\n  R14: {min_history: 720h}\n"), Prefix: "hp.", Now: c.now}
+	p := newPerson(testKey)
+	seq := int64(0)
+	handle := func(in *Input) []decoded {
+		t.Helper()
+		seq++
+		msgs, err := st.Handle(p, in, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ofTopic(decode(t, msgs), "hp.discrepancy.v1")
+	}
+	sweep := func() []decoded {
+		t.Helper()
+		msgs, err := st.Sweep(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ofTopic(decode(t, msgs), "hp.discrepancy.v1")
+	}
+	reg := registryPerson("registered", "2016-03-01", "lack_of_labour")
+	reg.SecondaryCause = "illness"
+	if ds := handle(input(t, "person", "upsert", reg)); len(ds) != 0 {
+		t.Fatalf("no diagnoses yet: %v", ds)
+	}
+	if p.Due != 0 {
+		t.Errorf("a person with no encounters has a check due at %d", p.Due)
+	}
+	// An encounter with no key disease on 2019-05-01: 30 days of history
+	// are needed, until 2019-05-31 00:00.
+	e := canonical.Encounter{Subject: subject("his", "V1"), EncounterNo: "V1", AdmittedAt: "2019-05-01T09:00:00+08:00", MainDiagnosis: "J06.9"}
+	if ds := handle(input(t, "encounter", "upsert", e)); len(ds) != 0 {
+		t.Fatalf("within min_history: %v", ds)
+	}
+	if want := at("2019-05-31 00:00:00").Unix(); p.Due != want {
+		t.Errorf("due %d, want %d", p.Due, want)
+	}
+	c.t = at("2019-05-30 23:59:59")
+	if ds := sweep(); len(ds) != 0 {
+		t.Fatalf("a second before min_history: %v", ds)
+	}
+	c.t = at("2019-05-31 00:00:00")
+	ds := sweep()
+	if len(ds) != 1 || ds[0].Data["kind"] != KindCauseMismatch || ds[0].Data["status"] != "open" {
+		t.Fatalf("at min_history: %v", ds)
+	}
+	vals := ds[0].Data["values"].(map[string]any)
+	if vals["registry"] != "illness" || vals["his"] != "no_key_disease" || ds[0].Data["since"] != "2019-05-31T00:00:00+08:00" {
+		t.Errorf("discrepancy %v", ds[0].Data)
+	}
+	// A key disease diagnosed: cause and illness agree.
+	e2 := canonical.Encounter{Subject: subject("his", "V2"), EncounterNo: "V2", AdmittedAt: "2019-06-02T09:00:00+08:00", MainDiagnosis: "I10"}
+	ds = handle(input(t, "encounter", "upsert", e2))
+	if len(ds) != 1 || ds[0].Data["status"] != "resolved" {
+		t.Fatalf("after a key disease: %v", ds)
+	}
+}

@@ -42,9 +42,15 @@
 //   - exited_still_marked / deceased_still_marked: the registry records the
 //     exit (or the death) and a system still applies the policy after the
 //     grace period;
-//   - cause_diagnosis_mismatch (R14): a poor (or monitored) person's main
-//     and secondary causes are not illness, and some system has diagnosed
-//     a disease of the county's key-disease list;
+//   - cause_diagnosis_mismatch (R14, "cause and illness must agree
+//     across poverty and health data"), both ways: a poor (or monitored)
+//     person's main and secondary causes are not illness, and some system
+//     has diagnosed a disease of the county's key-disease list; or the
+//     main or secondary cause is illness, some system has recorded
+//     diagnoses of the person, the first of them at least R14 min_history
+//     ago (default 365 days), and none is a key disease. A person with no
+//     diagnosis at all is not judged: the stream cannot tell "never ill"
+//     from "never seen by a connected system";
 //   - chronic_card_missing: a poor person has a diagnosis in the county's
 //     chronic-card catalogue, the grace period from the diagnosis has
 //     passed, and no valid card of that category exists;
@@ -72,9 +78,24 @@
 //     township) and basic / (in-scope − deductible) ≥ 70/85/95%.
 //   - R05 (poor, main diagnosis a major disease): (basic + critical +
 //     assistance) / total ≥ 80%; when critical-illness insurance paid,
-//     critical / (in-scope − basic − deductible − 3000) ≥ 50%.
-//   - R06 (poor, chronic outpatient): no deductible; basic / in-scope ≥ 70%
-//     (the annual cap is not tracked).
+//     critical / (in-scope − basic − deductible − 3000) ≥ 50%. Both are
+//     per settlement, as domain.md states R05: it gives the deductible,
+//     the combined share and the payout ratio with no period, whereas it
+//     names the annual figures where they exist (R06's annual cap; R03
+//     and R10–R13 as yearly aggregates), and a settlement carries no
+//     year-to-date critical-illness deductible. Taking the 3000 off each
+//     settlement can only understate the base, so the ratio check never
+//     raises an alert that a yearly deductible would not.
+//   - R06 (poor, chronic outpatient): no deductible; basic ≥ 70% of
+//     in-scope within the disease's annual cap: the cap of the county's
+//     table (rules.R06.annual_cap, per chronic-catalogue category or
+//     ICD-10 code) raised by cap_raise (20%) is what basic insurance pays
+//     for that disease per person per calendar year; the basic insurance
+//     of the person's settlements dated earlier in the year (reversals
+//     subtracted, voids dropped) is kept in the partition's state, and
+//     the ratio asks no more than what is left of the cap. Diagnoses
+//     without a cap get the plain 70%; paying above the cap is not
+//     flagged (the rule protects the patient).
 //   - R07 (everyone): no later payer layer pays while basic insurance paid
 //     nothing.
 //   - R08 (poor inpatients in county): no deposit, one-stop settlement.

@@ -128,6 +128,9 @@ func testPolicy(t *testing.T, extra string) *Policies {
 	write("key.csv", "code,value,label\nI10,hypertension,\nE11,diabetes,\nC34,lung_cancer,\n")
 	write("major.csv", "code,value,label\nC34,lung_cancer,\n")
 	write("chronic.csv", "code,value,label\n1001,I10,\n1002,E11.9,\n")
+	// R06 annual caps: the diabetes category of the catalogue, and an ICD
+	// code outside it.
+	write("cap.csv", "code,value,label\n1002,1000,\nJ45,800,\n")
 	write("policy.yaml", `kind: policy
 county: "370282"
 grace_period: 72h

@@ -62,8 +62,17 @@ type Rules struct {
 	R05CriticalDeductible int64 // fen
 	R05MinCriticalRatio   *big.Rat
 	// R06: chronic outpatient of the poor: no deductible, this basic ratio
-	// of the in-scope cost.
-	R06MinRatio *big.Rat
+	// of the in-scope cost within the disease's annual cap; the cap (the
+	// basic insurance a person may be paid for the disease in one calendar
+	// year) is R06AnnualCap's figure raised by R06CapRaise percent for the
+	// poor.
+	R06MinRatio  *big.Rat
+	R06CapRaise  *big.Rat
+	R06AnnualCap AnnualCaps
+	// R14: how long the health systems must have known the person (from
+	// the first diagnosis seen) before a cause of illness without any key
+	// disease diagnosed is flagged.
+	R14MinHistory time.Duration
 	// R09: deposit reduction for 低保 inpatients, over a base deposit by
 	// facility level.
 	R09Reduction   *big.Rat
@@ -98,6 +107,12 @@ var defaultAuthority = map[string]string{
 // roster exchange plus a weekend.
 const DefaultGracePeriod = 72 * time.Hour
 
+// DefaultR14MinHistory is how long the health systems must have known a
+// person before R14's reverse case (a cause of illness with no key disease
+// diagnosed) is flagged: one year, the period every follow-up and
+// check-up rule counts over (R10–R12), so a chronic patient has been seen.
+const DefaultR14MinHistory = 365 * 24 * time.Hour
+
 // DefaultPolicy returns the defaults for county: domain.md's figures and
 // empty disease lists.
 func DefaultPolicy(county string, grace time.Duration) *Policy {
@@ -118,6 +133,8 @@ func DefaultPolicy(county string, grace time.Duration) *Policy {
 		R05CriticalDeductible:      300000,
 		R05MinCriticalRatio:        rat("50"),
 		R06MinRatio:                rat("70"),
+		R06CapRaise:                rat("20"),
+		R14MinHistory:              DefaultR14MinHistory,
 		R09Reduction:               rat("80"),
 		// The sources give no base deposit: examples, to be set per county.
 		R09BaseDeposit:       map[string]int64{"township": 50000, "county": 200000, "city": 500000},
@@ -159,8 +176,13 @@ type policyFile struct {
 			MinCriticalRatio   string `yaml:"min_critical_ratio"`
 		} `yaml:"R05"`
 		R06 struct {
-			MinRatio string `yaml:"min_ratio"`
+			MinRatio  string      `yaml:"min_ratio"`
+			CapRaise  string      `yaml:"cap_raise"`
+			AnnualCap diseaseSpec `yaml:"annual_cap"`
 		} `yaml:"R06"`
+		R14 struct {
+			MinHistory string `yaml:"min_history"`
+		} `yaml:"R14"`
 		R09 struct {
 			Reduction   string            `yaml:"reduction"`
 			BaseDeposit map[string]string `yaml:"base_deposit"`
@@ -317,6 +339,15 @@ func parsePolicy(doc *yamlfile.Document, grace time.Duration) (*Policy, yamlfile
 	money(&r.R05CriticalDeductible, f.Rules.R05.CriticalDeductible, "R05", "critical_deductible")
 	share(&r.R05MinCriticalRatio, f.Rules.R05.MinCriticalRatio, "R05", "min_critical_ratio")
 	share(&r.R06MinRatio, f.Rules.R06.MinRatio, "R06", "min_ratio")
+	share(&r.R06CapRaise, f.Rules.R06.CapRaise, "R06", "cap_raise")
+	if s := f.Rules.R14.MinHistory; s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			bad([]string{"rules", "R14", "min_history"}, "min_history must be a duration such as 8760h (365 days)")
+		} else {
+			r.R14MinHistory = d
+		}
+	}
 	share(&r.R09Reduction, f.Rules.R09.Reduction, "R09", "reduction")
 	perLevel(f.Rules.R09.BaseDeposit, func(lvl, s string) {
 		v := r.R09BaseDeposit[lvl]
@@ -344,6 +375,15 @@ func parsePolicy(doc *yamlfile.Document, grace time.Duration) (*Policy, yamlfile
 			continue
 		}
 		*d.dst = l
+	}
+	if spec := f.Rules.R06.AnnualCap; spec.File != "" || spec.ICDColumn != "" {
+		if spec.ICDColumn != "" {
+			bad([]string{"rules", "R06", "annual_cap", "icd_column"}, "annual_cap takes no icd_column: its code column holds the chronic catalogue's category or an ICD-10 code")
+		} else if caps, err := readAnnualCaps(filepath.Join(dir, spec.File), p.Chronic); err != nil {
+			bad([]string{"rules", "R06", "annual_cap", "file"}, "%v", err)
+		} else {
+			r.R06AnnualCap = caps
+		}
 	}
 	return p, errs
 }
@@ -385,43 +425,53 @@ func (l DiseaseList) Match(code string) (entry, category string, ok bool) {
 
 // readDiseaseList reads a CSV with a header (code,value[,label,…]).
 func readDiseaseList(path string, icdInValue bool) (DiseaseList, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return DiseaseList{}, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
 	l := DiseaseList{entries: map[string]string{}}
 	icd := mustRE(canonical.ICD10Pattern)
-	for line := 1; ; line++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return l, fmt.Errorf("%s: %w", path, err)
-		}
-		if line == 1 {
-			if len(rec) < 2 || rec[0] != "code" || rec[1] != "value" {
-				return l, fmt.Errorf("%s:1: header must start with code,value", path)
-			}
-			continue
-		}
-		if len(rec) < 2 {
-			return l, fmt.Errorf("%s:%d: needs a code and a value", path, line)
-		}
-		code, cat := strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])
+	err := readCodeTable(path, func(line int, code, cat string) error {
 		if icdInValue {
 			code, cat = cat, code
 		}
 		if !icd.MatchString(code) {
-			return l, fmt.Errorf("%s:%d: %q is not an ICD-10 code", path, line, code)
+			return fmt.Errorf("%s:%d: %q is not an ICD-10 code", path, line, code)
 		}
 		if cat == "" {
 			cat = code
 		}
 		l.entries[code] = cat
+		return nil
+	})
+	return l, err
+}
+
+// readCodeTable reads a county code table, a CSV with a header that starts
+// code,value, and calls row with each row's line, code and value.
+func readCodeTable(path string, row func(line int, code, value string) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
 	}
-	return l, nil
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if line == 1 {
+			if len(rec) < 2 || rec[0] != "code" || rec[1] != "value" {
+				return fmt.Errorf("%s:1: header must start with code,value", path)
+			}
+			continue
+		}
+		if len(rec) < 2 {
+			return fmt.Errorf("%s:%d: needs a code and a value", path, line)
+		}
+		if err := row(line, strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])); err != nil {
+			return err
+		}
+	}
 }

@@ -37,6 +37,13 @@ func TestShippedPolicies(t *testing.T) {
 		if _, cat, ok := p.Chronic.Match("E11.9"); (c == "370282" || c == "421221") && (!ok || cat == "") {
 			t.Errorf("%s: E11.9 not in the chronic catalogue", c)
 		}
+		// Every pack ships (example) R06 annual caps: E11.9 has one.
+		if d, cap, ok := p.Rules.R06AnnualCap.Of("E11.9"); !ok || cap <= 0 || d == "" {
+			t.Errorf("%s: no R06 annual cap for E11.9", c)
+		}
+		if p.Rules.R14MinHistory != DefaultR14MinHistory || p.Rules.R06CapRaise.FloatString(0) != "20" {
+			t.Errorf("%s: R14 min_history %v, R06 cap_raise %v", c, p.Rules.R14MinHistory, p.Rules.R06CapRaise)
+		}
 		if _, _, ok := p.KeyDiseases.Match("C34.1"); !ok {
 			t.Errorf("%s: C34.1 not a key disease", c)
 		}

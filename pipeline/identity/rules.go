@@ -64,8 +64,10 @@ func figuresOf(s *canonical.Settlement) settlementFigures {
 // CheckSettlement runs the per-settlement rules R01, R02 and R04–R09 on s,
 // a settlement of a person whose flags on the service date are flags, and
 // returns the alerts, sorted by rule. envID is the settlement's envelope
-// id. Reversals (冲销) and settlements with no total are not checked.
-func CheckSettlement(pol *Policy, s *canonical.Settlement, envID string, flags canonical.SettlementFlags, now time.Time) []canonical.PolicyAlert {
+// id; ytd is what the person's other settlements of the year bring to the
+// annual figures ([Person.YearToDate]). Reversals (冲销) and settlements
+// with no total are not checked.
+func CheckSettlement(pol *Policy, s *canonical.Settlement, envID string, flags canonical.SettlementFlags, ytd YearToDate, now time.Time) []canonical.PolicyAlert {
 	if (s.Reversal != nil && *s.Reversal) || s.TotalCost == "" {
 		return nil
 	}
@@ -173,7 +175,10 @@ func CheckSettlement(pol *Policy, s *canonical.Settlement, envID string, flags c
 			}
 		}
 	}
-	// R06: chronic outpatient of the poor: no deductible, the ratio.
+	// R06: chronic outpatient of the poor: no deductible, and basic
+	// insurance pays the ratio of the in-scope cost within the disease's
+	// annual cap (raised for the poor): what is left of the cap this
+	// calendar year bounds what the ratio can ask.
 	if poor && s.EncounterType == "chronic_outpatient" {
 		figs := map[string]string{}
 		var broke []string
@@ -182,13 +187,30 @@ func CheckSettlement(pol *Policy, s *canonical.Settlement, envID string, flags c
 			broke = append(broke, "deductible = 0.00")
 		}
 		if f.hasInScope && f.inScope > 0 {
-			if ratio := percent(f.basic, f.inScope); ratio.Cmp(r.R06MinRatio) < 0 {
-				figs["basic_insurance"], figs["in_scope_cost"], figs["ratio_percent"] = formatFen(f.basic), formatFen(f.inScope), formatPct(ratio)
-				broke = append(broke, fmt.Sprintf("basic_insurance >= %s%% of in_scope_cost", r.R06MinRatio.FloatString(1)))
+			want := ratOf(f.inScope, r.R06MinRatio)
+			rule := fmt.Sprintf("basic_insurance >= %s%% of in_scope_cost", r.R06MinRatio.FloatString(1))
+			if ytd.R06Cap != nil {
+				left := new(big.Rat).Sub(ytd.R06Cap, new(big.Rat).SetInt64(ytd.R06PaidBefore))
+				if left.Sign() < 0 {
+					left.SetInt64(0)
+				}
+				if left.Cmp(want) < 0 {
+					want = left
+					rule = fmt.Sprintf("basic_insurance >= what is left of the %s annual cap of %s (raised %s%% for the poor, %s paid before this year)",
+						ytd.R06Disease, formatRatFen(ytd.R06Cap), r.R06CapRaise.FloatString(1), formatFen(ytd.R06PaidBefore))
+				}
+			}
+			if new(big.Rat).SetInt64(f.basic).Cmp(want) < 0 {
+				figs["basic_insurance"], figs["in_scope_cost"], figs["ratio_percent"] = formatFen(f.basic), formatFen(f.inScope), formatPct(percent(f.basic, f.inScope))
+				figs["required_basic_insurance"] = formatRatFen(want)
+				if ytd.R06Cap != nil {
+					figs["disease"], figs["annual_cap"], figs["paid_before_this_year"] = ytd.R06Disease, formatRatFen(ytd.R06Cap), formatFen(ytd.R06PaidBefore)
+				}
+				broke = append(broke, rule)
 			}
 		}
 		if len(broke) > 0 {
-			alert(RuleR06, figs, joinAnd(broke)+" for chronic outpatient care of the poor (within the annual cap)",
+			alert(RuleR06, figs, joinAnd(broke)+" for chronic outpatient care of the poor",
 				"outpatient special-disease policy of the poor not applied")
 		}
 	}

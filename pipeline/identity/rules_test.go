@@ -107,7 +107,7 @@ func TestSettlementRulesBoundaries(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := settlement(tc.mod)
-			alerts := CheckSettlement(pol, &s, "insurance:370282:S1", tc.flags, now)
+			alerts := CheckSettlement(pol, &s, "insurance:370282:S1", tc.flags, YearToDate{}, now)
 			if tc.want == "" {
 				if len(alerts) != 0 {
 					t.Fatalf("alerts %+v, want none", alerts)

@@ -214,7 +214,7 @@ func (s *Stage) settlement(p *Person, pol *Policy, in *Input, now time.Time) ([]
 		}
 		return []connectors.Message{msg}, nil
 	}
-	alerts := CheckSettlement(pol, &st, in.Env.ID, flags, now)
+	alerts := CheckSettlement(pol, &st, in.Env.ID, flags, p.YearToDate(pol, &st, in.Env.ID), now)
 	for i := range alerts {
 		flags.Alerts = append(flags.Alerts, alerts[i].Rule)
 	}

@@ -35,6 +35,10 @@ type Person struct {
 	Settlements map[string]string `json:"settlements,omitempty"`
 	// OutOfPocket per calendar year, per settlement envelope id, in fen.
 	OutOfPocket map[string]map[string]int64 `json:"out_of_pocket,omitempty"`
+	// ChronicPaid holds, per settlement envelope id, the basic insurance
+	// paid for chronic outpatient care (and its reversals) of the latest
+	// two calendar years, for R06's annual cap.
+	ChronicPaid map[string]ChronicPayment `json:"chronic_paid,omitempty"`
 	// FallbackSeen says, per system, since when (RFC 3339) records about the
 	// person that are not kept (encounters, settlements) came under a
 	// fallback identity.
@@ -215,6 +219,14 @@ func (p *Person) apply(in *Input, seq int64, now time.Time, settlementAuthority 
 			return false, fmt.Errorf("decode settlement data: %w", err)
 		}
 		year := yearOf(s.SettledAt)
+		p.trackPayment(env.ID, &s, deleted)
+		if deleted {
+			// A void carries only the identifying fields, maybe not the
+			// settlement time: drop the settlement from every year.
+			for _, m := range p.OutOfPocket {
+				delete(m, env.ID)
+			}
+		}
 		if year != "" {
 			if p.OutOfPocket == nil {
 				p.OutOfPocket = map[string]map[string]int64{}
@@ -229,6 +241,7 @@ func (p *Person) apply(in *Input, seq int64, now time.Time, settlementAuthority 
 				p.OutOfPocket[year][env.ID] = oop
 			}
 			p.pruneYears(year)
+			p.pruneChronic(year)
 		}
 		if !deleted {
 			p.diagnosed(env.Source.System, s.MainDiagnosis, dateOf(s.SettledAt))
