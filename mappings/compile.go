@@ -66,6 +66,7 @@ type Mapping struct {
 	exprCols []int // ref ids the expressions read
 	identity *identityPlan
 	unknown  *unknownCheck // undeclared pivot codes reject the row
+	tables   *Tables       // detail: and lookups:, nil for a one-table mapping
 	plans    []*fieldPlan  // sorted by field name
 	occurred *fieldPlan    // the field that gives occurred_at, if any
 

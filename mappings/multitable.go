@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -300,6 +301,103 @@ func (c *compiler) multiTable() {
 		}
 	}
 	c.query = "SELECT " + strings.Join(append(cols, sel...), ", ") + " FROM " + s.Table + " " + headerAlias + strings.Join(joins, "")
+	c.m.tables = c.tables(cols, isOut(UnknownColumn))
+}
+
+// Tables are the tables a multi-table mapping reads, as its `detail:` and
+// `lookups:` declare them: for tools that build or inspect its source (the
+// demo grows them). The source itself reads Stream.Query.
+type Tables struct {
+	// Header is the header table (`table:`).
+	Header string
+	// HeaderColumns are the header table's columns the generated SELECT
+	// reads or joins on, in the file's spelling, each once.
+	HeaderColumns []string
+	// Detail is the pivoted detail table; nil without `detail:`.
+	Detail *DetailTable
+	// Lookups are the dictionary tables, in `lookups:` order.
+	Lookups []LookupTable
+}
+
+// DetailTable is a `detail:` block.
+type DetailTable struct {
+	Table string
+	// On maps header columns to the detail columns that match them.
+	On map[string]string
+	// Where holds the detail rows' constant conditions (nil: IS NULL).
+	Where map[string]*string
+	// Key holds the code and Value the amount; Aggregate is sum, min, max
+	// or count.
+	Key, Value, Aggregate string
+	// Columns maps each code to the output column it becomes.
+	Columns map[string]string
+	// Ignore are the codes deliberately left out.
+	Ignore []string
+	// Unknown reports whether the SELECT computes UnknownColumn (an
+	// undeclared code rejects the row).
+	Unknown bool
+}
+
+// Code returns the first code, in sort order, that the pivot puts into
+// output column col, or "" if none does.
+func (d *DetailTable) Code(col string) string {
+	for _, code := range sortedKeys(d.Columns) {
+		if strings.EqualFold(d.Columns[code], col) {
+			return code
+		}
+	}
+	return ""
+}
+
+// LookupTable is one entry of `lookups:`, a LEFT JOIN to a dictionary.
+type LookupTable struct {
+	Table string
+	// On maps header columns to the dictionary columns that match them.
+	On map[string]string
+	// Where holds the dictionary rows' constant conditions (nil: IS NULL).
+	Where map[string]*string
+	// Columns maps dictionary columns to the output columns they become.
+	Columns map[string]string
+}
+
+// Tables returns the tables of a mapping with `detail:` or `lookups:`, nil
+// for a mapping of one table or query. The result must not be modified.
+func (m *Mapping) Tables() *Tables { return m.tables }
+
+// tables describes the compiled spec; cols are the SELECT's header items.
+func (c *compiler) tables(cols []string, unknown bool) *Tables {
+	s := c.spec
+	t := &Tables{Header: s.Table}
+	seen := map[string]bool{}
+	add := func(col string) {
+		if k := strings.ToUpper(col); !seen[k] {
+			seen[k] = true
+			t.HeaderColumns = append(t.HeaderColumns, col)
+		}
+	}
+	for _, col := range cols {
+		add(strings.TrimPrefix(col, headerAlias+"."))
+	}
+	if d := s.Detail; d != nil && d.Pivot != nil {
+		p := d.Pivot
+		agg := p.Aggregate
+		if agg == "" {
+			agg = aggregates[0]
+		}
+		t.Detail = &DetailTable{Table: d.Table, On: maps.Clone(d.On), Where: maps.Clone(d.Where),
+			Key: p.Key, Value: p.Value, Aggregate: agg, Columns: maps.Clone(p.Columns),
+			Ignore: slices.Clone(p.Ignore), Unknown: unknown}
+		for _, hc := range sortedKeys(d.On) {
+			add(hc)
+		}
+	}
+	for _, l := range s.Lookups {
+		t.Lookups = append(t.Lookups, LookupTable{Table: l.Table, On: maps.Clone(l.On), Where: maps.Clone(l.Where), Columns: maps.Clone(l.Columns)})
+		for _, hc := range sortedKeys(l.On) {
+			add(hc)
+		}
+	}
+	return t
 }
 
 // pivot returns the select items of a detail pivot: one correlated scalar

@@ -3,6 +3,7 @@ package mappings
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -193,5 +194,57 @@ func TestMultiTableReadmeExample(t *testing.T) {
 	}
 	if !strings.Contains(m.Stream.Query, " LEFT JOIN DICT_HOSP l1 ON l1.HOSP_CODE = h.FIXMEDINS_CODE") {
 		t.Errorf("query: %s", m.Stream.Query)
+	}
+}
+
+// TestMultiTableTables: Tables describes what the generated SELECT reads,
+// so tools building the source (the demo) need not re-read the spec.
+func TestMultiTableTables(t *testing.T) {
+	m := mustCompile(t, "testdata/good/ins-settlement-fund.yaml")
+	tb := m.Tables()
+	if tb == nil {
+		t.Fatal("no tables for a mapping with detail and lookups")
+	}
+	if tb.Header != "SETL_D" || strings.Join(tb.HeaderColumns, ",") != "UPDT_TIME,SETL_ID,CERTNO,HOSP_CODE,SETL_TIME,MEDFEE_SUMAMT" {
+		t.Errorf("header %s %v", tb.Header, tb.HeaderColumns)
+	}
+	d := tb.Detail
+	if d == nil || d.Table != "FUND_DETAIL" || d.On["SETL_ID"] != "SETL_ID" || *d.Where["VALI_FLAG"] != "1" ||
+		d.Key != "FUND_PAY_TYPE" || d.Value != "FUND_PAYAMT" || d.Aggregate != "sum" || !d.Unknown || len(d.Columns) != 6 {
+		t.Fatalf("detail %+v", d)
+	}
+	// Two codes share FUND_OTHER: the first in sort order.
+	if d.Code("FUND_OTHER") != "620100" || d.Code("fund_basic") != "310100" || d.Code("HOSP_LV") != "" {
+		t.Errorf("codes %q %q %q", d.Code("FUND_OTHER"), d.Code("fund_basic"), d.Code("HOSP_LV"))
+	}
+	if len(tb.Lookups) != 1 {
+		t.Fatalf("lookups %+v", tb.Lookups)
+	}
+	l := tb.Lookups[0]
+	if l.Table != "DICT_HOSP" || l.On["HOSP_CODE"] != "CODE" || l.Where["STOP_DATE"] != nil || l.Columns["LV"] != "HOSP_LV" {
+		t.Errorf("lookup %+v", l)
+	}
+	if _, ok := l.Where["STOP_DATE"]; !ok {
+		t.Error("the IS NULL condition is missing")
+	}
+
+	// A join column no field reads is still a header column; a table
+	// mapping has no Tables.
+	m, err := Parse("dict.yaml", []byte(mtHeader+`lookups:
+  - {table: DICT, on: {ZDBM: JBXH}, columns: {AMT: DICT_AMT}}
+identity: {id_card: CERTNO}
+fields:
+  settlement_no: SETL_ID
+  settled_at: SETL_TIME
+  total_cost: DICT_AMT
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb := m.Tables(); tb == nil || !slices.Contains(tb.HeaderColumns, "ZDBM") || slices.Contains(tb.HeaderColumns, "DICT_AMT") || tb.Detail != nil {
+		t.Errorf("tables %+v", tb)
+	}
+	if m := mustCompile(t, "testdata/good/registry-person.yaml"); m.Tables() != nil {
+		t.Errorf("a table mapping has tables %+v", m.Tables())
 	}
 }

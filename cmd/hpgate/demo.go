@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -36,7 +37,8 @@ func demoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline on a synthetic county, on embedded parts",
-		Long: `Builds a synthetic county on SQLite from a shipped county pack, starts an
+		Long: `Builds a synthetic county on SQLite from a county pack (shipped, or a
+directory: --pack mappings/counties/360730-ningdu), starts an
 in-process Kafka-protocol broker (or uses --brokers), runs the gateway
 until every table is delivered, then adds rows to every source and shows
 them arrive incrementally. Prints a per-topic summary and exits 0.
@@ -62,7 +64,7 @@ With --serve it keeps running with /metrics and /status until Ctrl-C.`,
 	cmd.Flags().BoolVar(&serve, "serve", false, "keep running with the HTTP listener (/metrics, /status) until interrupted")
 	cmd.Flags().StringVar(&listen, "listen", "", "HTTP listen address (default 127.0.0.1:9464 with --serve)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the demo's directory (databases, config, state) and print its path")
-	cmd.Flags().StringVar(&pack, "pack", "370282-jimo", "county pack to build the synthetic county from ("+strings.Join(counties.Names(), ", ")+")")
+	cmd.Flags().StringVar(&pack, "pack", "370282-jimo", "county pack to build the synthetic county from: a shipped pack ("+strings.Join(counties.Names(), ", ")+") or a pack directory")
 	cmd.Flags().IntVar(&rows, "rows", 400, "rows per source table in the first load")
 	lf.add(cmd)
 	cmd.Flags().Lookup("log.level").DefValue = "warn"
@@ -87,9 +89,9 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	packDir, err := counties.Extract(o.pack, dir)
+	packDir, err := demoPack(o.pack, dir)
 	if err != nil {
-		return fmt.Errorf("county pack %s: %w", o.pack, err)
+		return err
 	}
 
 	brokers := splitList(o.brokers)
@@ -167,6 +169,23 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	}
 	fmt.Fprintf(out, "\ndone in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// demoPack copies the county pack to the demo directory: a directory on
+// disk (a pack being written, or a shipped one in the source tree), else
+// a pack shipped in the binary, by name.
+func demoPack(pack, dir string) (string, error) {
+	if st, err := os.Stat(pack); err == nil && st.IsDir() {
+		dst := filepath.Join(dir, "pack")
+		if err := os.CopyFS(dst, os.DirFS(pack)); err != nil {
+			return "", fmt.Errorf("county pack %s: %w", pack, err)
+		}
+		return dst, nil
+	}
+	if !slices.Contains(counties.Names(), pack) {
+		return "", fmt.Errorf("county pack %s: no such directory, and not a shipped pack (%s)", pack, strings.Join(counties.Names(), ", "))
+	}
+	return counties.Extract(pack, dir)
 }
 
 func splitList(s string) []string {

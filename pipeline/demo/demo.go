@@ -38,8 +38,14 @@ type County struct {
 
 	dbs    map[string]*sql.DB // by source instance
 	tables []*table
-	people []string
-	round  int
+	// The detail and dictionary tables of multi-table mappings
+	// (multitable.go), by upper-case source/table.
+	sides     map[string]*sideTable
+	sideOrder []*sideTable
+	dicts     map[string]*dictionary
+	seq       int
+	people    []string
+	round     int
 
 	registry *registryServer // the registry API simulator, if the pack maps it
 	cases    int             // rows of the pack's demo cases (scenarios.go)
@@ -47,7 +53,9 @@ type County struct {
 
 type table struct {
 	source, name string
-	columns      []string
+	columns      []string // of the rows grown: for a multi-table mapping, the SELECT's
+	stored       []string // the table's own columns (columns but the SELECT's outputs)
+	colIdx       map[string]int
 	maps         []*mappings.Mapping
 	templates    []template
 	bad          []template
@@ -87,12 +95,19 @@ func Build(dir, packDir string, opts Options) (*County, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &County{Dir: dir, Mappings: ms, Rows: map[string]int{}, dbs: map[string]*sql.DB{}, people: population(opts.People)}
+	c := &County{Dir: dir, Mappings: ms, Rows: map[string]int{}, dbs: map[string]*sql.DB{},
+		sides: map[string]*sideTable{}, dicts: map[string]*dictionary{}, people: population(opts.People, packCounty(ms))}
 	if err := c.plan(); err != nil {
 		return nil, err
 	}
 	for _, t := range c.tables {
 		if err := c.create(t); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	for _, s := range c.sideOrder {
+		if err := c.createSide(s); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -122,13 +137,14 @@ func Build(dir, packDir string, opts Options) (*County, error) {
 func (c *County) plan() error {
 	byName := map[string]*table{}
 	for _, m := range c.Mappings {
-		if m.Stream.Table == "" || fileDrop(m) || registryAPI(m) {
+		name := tableOf(m)
+		if name == "" || fileDrop(m) || registryAPI(m) {
 			continue // custom queries need hand-made tables; file drops a directory
 		}
-		key := m.Source + "/" + m.Stream.Table
+		key := m.Source + "/" + name
 		t := byName[key]
 		if t == nil {
-			t = &table{source: m.Source, name: m.Stream.Table}
+			t = &table{source: m.Source, name: name}
 			byName[key] = t
 			c.tables = append(c.tables, t)
 		}
@@ -157,6 +173,11 @@ func (c *County) plan() error {
 			return fmt.Errorf("demo: table %s of %s: no fixture maps cleanly, nothing to grow rows from", t.name, t.source)
 		}
 	}
+	for _, t := range c.tables {
+		if err := c.planSide(t); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -182,11 +203,7 @@ func (c *County) create(t *table) error {
 	if err != nil {
 		return err
 	}
-	cols := make([]string, len(t.columns))
-	for i, col := range t.columns {
-		cols[i] = `"` + col + `"`
-	}
-	ddl := fmt.Sprintf(`CREATE TABLE "%s" (%s)`, t.name, strings.Join(cols, ", "))
+	ddl := fmt.Sprintf(`CREATE TABLE "%s" (%s)`, t.name, quoted(t.stored))
 	if _, err := db.Exec(ddl); err != nil {
 		return fmt.Errorf("demo: %s: %w", ddl, err)
 	}
@@ -213,39 +230,31 @@ func (c *County) fill(n int, bad bool) error {
 		if err != nil {
 			return err
 		}
+		// One transaction per table: a poll never sees a header row
+		// without its detail and dictionary rows.
 		tx, err := db.Begin()
 		if err != nil {
 			return err
 		}
-		marks := strings.TrimSuffix(strings.Repeat("?,", len(t.columns)), ",")
-		stmt, err := tx.Prepare(fmt.Sprintf(`INSERT INTO "%s" VALUES (%s)`, t.name, marks))
-		if err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		rows := 0
 		for i := range n {
 			tp := t.templates[i%len(t.templates)]
-			if _, err := stmt.Exec(c.row(t, tp, i)...); err != nil {
+			if err := c.writeRow(tx, t, tp.m, c.row(t, tp, i)); err != nil {
 				_ = tx.Rollback()
-				return fmt.Errorf("demo: insert into %s: %w", t.name, err)
+				return err
 			}
-			rows++
 		}
 		if bad {
 			for i, tp := range t.bad {
-				if _, err := stmt.Exec(c.row(t, tp, n+i)...); err != nil {
+				if err := c.writeRow(tx, t, tp.m, c.row(t, tp, n+i)); err != nil {
 					_ = tx.Rollback()
 					return err
 				}
-				rows++
 			}
 		}
 		if err := tx.Commit(); err != nil {
 			return err
 		}
 		t.last = t.next
-		c.Rows[t.source+"/"+t.name] += rows
 	}
 	return nil
 }
@@ -356,12 +365,23 @@ func formatLike(v any, at time.Time) any {
 	return at.Format(time.DateTime)
 }
 
+// packCounty returns the county code of the pack's mappings (370282 for
+// an empty pack).
+func packCounty(ms []*mappings.Mapping) string {
+	for _, m := range ms {
+		if len(m.County) == 6 {
+			return m.County
+		}
+	}
+	return "370282"
+}
+
 // population makes n valid, fictitious ID numbers of the county.
-func population(n int) []string {
+func population(n int, county string) []string {
 	out := make([]string, n)
 	for i := range n {
 		birth := time.Date(1935+i%70, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
-		first17 := fmt.Sprintf("370282%s%03d", birth.Format("20060102"), 100+i%900)
+		first17 := fmt.Sprintf("%s%s%03d", county, birth.Format("20060102"), 100+i%900)
 		out[i] = first17 + string(normalize.CheckDigit(first17))
 	}
 	return out
@@ -389,7 +409,7 @@ func (c *County) TableRows(m *mappings.Mapping) int {
 	if n, ok := c.registryRows(m); ok {
 		return n
 	}
-	return c.Rows[m.Source+"/"+m.Stream.Table]
+	return c.Rows[m.Source+"/"+tableOf(m)]
 }
 
 // writeConfig writes the DSN files, a random pseudonymisation key and

@@ -140,11 +140,9 @@ func (c *County) addScenario(sc scenarioRow, set map[string]*string, k int) erro
 	if err != nil {
 		return err
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?,", len(t.columns)), ",")
-	if _, err := db.Exec(fmt.Sprintf(`INSERT INTO "%s" VALUES (%s)`, t.name, marks), vals...); err != nil {
-		return fmt.Errorf("insert into %s: %w", t.name, err)
+	if err := c.writeRow(db, t, m, vals); err != nil {
+		return err
 	}
-	c.Rows[t.source+"/"+t.name]++
 	c.cases++
 	return nil
 }
