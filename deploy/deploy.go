@@ -2,10 +2,12 @@
 // them true:
 //
 //   - hpgate.example.yaml: a complete example config (ExampleConfig);
-//   - systemd/: a hardened unit (Type=notify, WatchdogSec, DynamicUser,
-//     credentials for secrets) with its config and environment file;
+//   - systemd/: hardened units (Type=notify, WatchdogSec, DynamicUser,
+//     credentials for secrets) for `hpgate run`, `hpgate identity` and
+//     `hpgate writeback`, with their configs and environment file;
 //   - kubernetes/: a kustomize base (StatefulSet with a volume for state,
-//     headless Service, PodDisruptionBudget, ServiceMonitor) and an example
+//     headless Service, PodDisruptionBudget, ServiceMonitor; Deployments
+//     for identity and writeback) and an example
 //     county overlay (370282-jimo) with its config, mapping files and
 //     placeholder Secrets;
 //   - container/: a container file that builds a static binary on a

@@ -57,6 +57,7 @@ var (
 	k8sDecoder runtime.Decoder
 	allowed    = map[schema.GroupVersionKind]bool{
 		appsv1.SchemeGroupVersion.WithKind("StatefulSet"):           true,
+		appsv1.SchemeGroupVersion.WithKind("Deployment"):            true,
 		corev1.SchemeGroupVersion.WithKind("Service"):               true,
 		corev1.SchemeGroupVersion.WithKind("ConfigMap"):             true,
 		corev1.SchemeGroupVersion.WithKind("Secret"):                true,
@@ -197,6 +198,7 @@ func decodeManifests(t *testing.T, where string, data []byte) []any {
 // bundle is a rendered set of objects.
 type bundle struct {
 	statefulSets    []*appsv1.StatefulSet
+	deployments     []*appsv1.Deployment
 	services        []*corev1.Service
 	pdbs            []*policyv1.PodDisruptionBudget
 	serviceMonitors []*serviceMonitor
@@ -215,6 +217,8 @@ func (b *bundle) add(t *testing.T, where string, objs []any) {
 		switch o := o.(type) {
 		case *appsv1.StatefulSet:
 			b.statefulSets = append(b.statefulSets, o)
+		case *appsv1.Deployment:
+			b.deployments = append(b.deployments, o)
 		case *corev1.Service:
 			b.services = append(b.services, o)
 		case *policyv1.PodDisruptionBudget:
@@ -235,6 +239,7 @@ func (b *bundle) add(t *testing.T, where string, objs []any) {
 
 func (b *bundle) include(o *bundle) {
 	b.statefulSets = append(b.statefulSets, o.statefulSets...)
+	b.deployments = append(b.deployments, o.deployments...)
 	b.services = append(b.services, o.services...)
 	b.pdbs = append(b.pdbs, o.pdbs...)
 	b.serviceMonitors = append(b.serviceMonitors, o.serviceMonitors...)
@@ -325,9 +330,9 @@ func renderDir(t *testing.T, dir string) *bundle {
 		b.patch(t, where, decodeManifests(t, where, readFile(t, where)))
 	}
 	for _, img := range k.Images {
-		for _, sts := range b.statefulSets {
-			for i := range sts.Spec.Template.Spec.Containers {
-				c := &sts.Spec.Template.Spec.Containers[i]
+		for _, tpl := range b.podTemplates() {
+			for i := range tpl.Spec.Containers {
+				c := &tpl.Spec.Containers[i]
 				name, tag, _ := strings.Cut(c.Image, ":")
 				if name != img.Name {
 					continue
@@ -356,9 +361,34 @@ func renderDir(t *testing.T, dir string) *bundle {
 	return b
 }
 
+// podTemplates are the pod templates of the workloads, StatefulSets first.
+func (b *bundle) podTemplates() []*corev1.PodTemplateSpec {
+	var out []*corev1.PodTemplateSpec
+	for _, o := range b.statefulSets {
+		out = append(out, &o.Spec.Template)
+	}
+	for _, o := range b.deployments {
+		out = append(out, &o.Spec.Template)
+	}
+	return out
+}
+
+// deployment returns the Deployment of that name, or nil.
+func (b *bundle) deployment(name string) *appsv1.Deployment {
+	for _, d := range b.deployments {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
 func (b *bundle) objectMetas() []*metav1.ObjectMeta {
 	var out []*metav1.ObjectMeta
 	for _, o := range b.statefulSets {
+		out = append(out, &o.ObjectMeta)
+	}
+	for _, o := range b.deployments {
 		out = append(out, &o.ObjectMeta)
 	}
 	for _, o := range b.services {
@@ -380,34 +410,51 @@ func (b *bundle) objectMetas() []*metav1.ObjectMeta {
 }
 
 // patch applies a strategic-merge patch, for the kinds of patch the
-// overlays use: StatefulSet volumes, each given whole and merged by name,
-// and containers (merged by name) giving only volumeMounts, each merged by
-// mountPath. Anything else fails, so that the renderer never silently
-// differs from kustomize.
+// overlays use: StatefulSet or Deployment volumes, each given whole and
+// merged by name, and containers (merged by name) giving only
+// volumeMounts, each merged by mountPath. Anything else fails, so that the
+// renderer never silently differs from kustomize.
 func (b *bundle) patch(t *testing.T, where string, objs []any) {
 	t.Helper()
 	for _, o := range objs {
-		p, ok := o.(*appsv1.StatefulSet)
-		if !ok {
-			t.Fatalf("%s: this test's renderer applies StatefulSet patches only, not %T", where, o)
-		}
-		rest := p.DeepCopy()
-		rest.Spec.Template.Spec.Volumes = nil
-		rest.Spec.Template.Spec.Containers = nil
-		if !apiequality.Semantic.DeepEqual(rest, &appsv1.StatefulSet{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: p.Name}}) {
-			t.Fatalf("%s: this test's renderer patches StatefulSet volumes and volumeMounts only; extend it for the rest", where)
-		}
-		var target *appsv1.StatefulSet
-		for _, s := range b.statefulSets {
-			if s.Name == p.Name {
-				target = s
+		var (
+			name   string
+			pt     *corev1.PodTemplateSpec
+			target *corev1.PodTemplateSpec
+		)
+		switch p := o.(type) {
+		case *appsv1.StatefulSet:
+			rest := p.DeepCopy()
+			rest.Spec.Template.Spec.Volumes = nil
+			rest.Spec.Template.Spec.Containers = nil
+			if !apiequality.Semantic.DeepEqual(rest, &appsv1.StatefulSet{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: p.Name}}) {
+				t.Fatalf("%s: this test's renderer patches StatefulSet volumes and volumeMounts only; extend it for the rest", where)
 			}
+			name, pt = p.Name, &p.Spec.Template
+			for _, s := range b.statefulSets {
+				if s.Name == p.Name {
+					target = &s.Spec.Template
+				}
+			}
+		case *appsv1.Deployment:
+			rest := p.DeepCopy()
+			rest.Spec.Template.Spec.Volumes = nil
+			rest.Spec.Template.Spec.Containers = nil
+			if !apiequality.Semantic.DeepEqual(rest, &appsv1.Deployment{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: p.Name}}) {
+				t.Fatalf("%s: this test's renderer patches Deployment volumes and volumeMounts only; extend it for the rest", where)
+			}
+			name, pt = p.Name, &p.Spec.Template
+			if d := b.deployment(p.Name); d != nil {
+				target = &d.Spec.Template
+			}
+		default:
+			t.Fatalf("%s: this test's renderer applies StatefulSet and Deployment patches only, not %T", where, o)
 		}
 		if target == nil {
-			t.Fatalf("%s: no StatefulSet %s to patch", where, p.Name)
+			t.Fatalf("%s: no %T %s to patch", where, o, name)
 		}
-		vols := &target.Spec.Template.Spec.Volumes
-		for _, v := range p.Spec.Template.Spec.Volumes {
+		vols := &target.Spec.Volumes
+		for _, v := range pt.Spec.Volumes {
 			i := slices.IndexFunc(*vols, func(x corev1.Volume) bool { return x.Name == v.Name })
 			if i < 0 {
 				*vols = append(*vols, v)
@@ -418,16 +465,16 @@ func (b *bundle) patch(t *testing.T, where string, objs []any) {
 			}
 			(*vols)[i] = v
 		}
-		for _, pc := range p.Spec.Template.Spec.Containers {
+		for _, pc := range pt.Spec.Containers {
 			mounts := pc.VolumeMounts
 			pc.VolumeMounts = nil
 			if !apiequality.Semantic.DeepEqual(pc, corev1.Container{Name: pc.Name}) {
 				t.Fatalf("%s: container %s: this test's renderer patches a container's volumeMounts only; extend it for the rest", where, pc.Name)
 			}
-			cs := target.Spec.Template.Spec.Containers
+			cs := target.Spec.Containers
 			i := slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == pc.Name })
 			if i < 0 {
-				t.Fatalf("%s: StatefulSet %s has no container %s to patch", where, p.Name, pc.Name)
+				t.Fatalf("%s: %s has no container %s to patch", where, name, pc.Name)
 			}
 			vm := &cs[i].VolumeMounts
 			for _, m := range mounts {
@@ -562,9 +609,7 @@ func compareBundles(t *testing.T, want, got *bundle) {
 		s.Name = base
 		norm.secrets[base] = s
 	}
-	for _, s := range got.statefulSets {
-		s = s.DeepCopy()
-		ps := &s.Spec.Template.Spec
+	renameRefs := func(ps *corev1.PodSpec) {
 		for i := range ps.Volumes {
 			if v := ps.Volumes[i].ConfigMap; v != nil && rename[v.Name] != "" {
 				v.Name = rename[v.Name]
@@ -583,17 +628,26 @@ func compareBundles(t *testing.T, want, got *bundle) {
 				}
 			}
 		}
+	}
+	for _, s := range got.statefulSets {
+		s = s.DeepCopy()
+		renameRefs(&s.Spec.Template.Spec)
 		norm.statefulSets = append(norm.statefulSets, s)
+	}
+	for _, d := range got.deployments {
+		d = d.DeepCopy()
+		renameRefs(&d.Spec.Template.Spec)
+		norm.deployments = append(norm.deployments, d)
 	}
 	norm.services, norm.pdbs, norm.serviceMonitors, norm.pvcs = got.services, got.pdbs, got.serviceMonitors, got.pvcs
 
 	sortVolumes := func(b *bundle) {
-		for _, s := range b.statefulSets {
-			slices.SortFunc(s.Spec.Template.Spec.Volumes, func(a, b corev1.Volume) int { return strings.Compare(a.Name, b.Name) })
+		for _, tpl := range b.podTemplates() {
+			slices.SortFunc(tpl.Spec.Volumes, func(a, b corev1.Volume) int { return strings.Compare(a.Name, b.Name) })
 			// kustomize puts a patch's new volumeMounts first; the
 			// kubelet does not care for mounts that do not nest.
-			for i := range s.Spec.Template.Spec.Containers {
-				slices.SortFunc(s.Spec.Template.Spec.Containers[i].VolumeMounts, func(a, b corev1.VolumeMount) int { return strings.Compare(a.MountPath, b.MountPath) })
+			for i := range tpl.Spec.Containers {
+				slices.SortFunc(tpl.Spec.Containers[i].VolumeMounts, func(a, b corev1.VolumeMount) int { return strings.Compare(a.MountPath, b.MountPath) })
 			}
 		}
 	}
@@ -605,6 +659,7 @@ func compareBundles(t *testing.T, want, got *bundle) {
 		want, got any
 	}{
 		{"StatefulSets", want.statefulSets, norm.statefulSets},
+		{"Deployments", want.deployments, norm.deployments},
 		{"Services", want.services, norm.services},
 		{"PodDisruptionBudgets", want.pdbs, norm.pdbs},
 		{"ServiceMonitors", want.serviceMonitors, norm.serviceMonitors},
@@ -628,6 +683,10 @@ func cloneBundle(t *testing.T, b *bundle) *bundle {
 	c.statefulSets = nil
 	for _, s := range b.statefulSets {
 		c.statefulSets = append(c.statefulSets, s.DeepCopy())
+	}
+	c.deployments = nil
+	for _, d := range b.deployments {
+		c.deployments = append(c.deployments, d.DeepCopy())
 	}
 	return c
 }
@@ -740,47 +799,8 @@ func checkBundle(t *testing.T, b *bundle, complete bool) {
 		probePort = g.Port.StrVal
 	}
 
-	// Security.
-	psc, csc := ps.SecurityContext, c.SecurityContext
-	if psc == nil || csc == nil {
-		t.Fatal("pod and container need a securityContext")
-	}
-	if psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
-		t.Error("pod securityContext: runAsNonRoot is not true")
-	}
-	if psc.RunAsUser == nil || *psc.RunAsUser != nonrootUID {
-		t.Errorf("pod securityContext: runAsUser %v, want %d (the image's nonroot USER)", psc.RunAsUser, nonrootUID)
-	}
-	if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-		t.Error("pod securityContext: seccompProfile is not RuntimeDefault")
-	}
-	if csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
-		t.Error("container securityContext: readOnlyRootFilesystem is not true")
-	}
-	if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
-		t.Error("container securityContext: allowPrivilegeEscalation is not false")
-	}
-	if csc.Privileged != nil && *csc.Privileged {
-		t.Error("container securityContext: privileged")
-	}
-	if csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, "ALL") || len(csc.Capabilities.Add) > 0 {
-		t.Errorf("container securityContext: capabilities %+v, want drop [ALL] and nothing added", csc.Capabilities)
-	}
-
-	// Resources, and Go's soft memory limit below the hard one.
-	limit, request := c.Resources.Limits[corev1.ResourceMemory], c.Resources.Requests[corev1.ResourceMemory]
-	if limit.IsZero() || request.IsZero() || c.Resources.Requests.Cpu().IsZero() {
-		t.Errorf("resources %v: want memory requests and limits and a CPU request", c.Resources)
-	} else if request.Cmp(limit) > 0 {
-		t.Errorf("memory request %s above the limit %s", request.String(), limit.String())
-	}
-	if v, ok := envValue(c, "GOMEMLIMIT"); !ok {
-		t.Error("no GOMEMLIMIT: without it hpgate's default (64 MiB + 16 MiB per mapping) can pass limits.memory")
-	} else if n, err := parseGoMemLimit(v); err != nil {
-		t.Errorf("GOMEMLIMIT %s: %v", v, err)
-	} else if !limit.IsZero() && (n >= limit.Value()*95/100 || n < limit.Value()/2) {
-		t.Errorf("GOMEMLIMIT %s is %d bytes: want 50–95%% of limits.memory %s (%d)", v, n, limit.String(), limit.Value())
-	}
+	checkPodSecurity(t, ps, c)
+	checkResources(t, c)
 
 	// PodDisruptionBudget.
 	if len(b.pdbs) != 1 {
@@ -835,10 +855,67 @@ func checkBundle(t *testing.T, b *bundle, complete bool) {
 			t.Errorf("image %s: want a registry path and a fixed tag (the overlay's images:)", c.Image)
 		}
 	}
+	checkRoleWorkloads(t, b, complete)
 	if t.Failed() {
 		return
 	}
 	checkPodConfig(t, b, sts, c, containerPorts[probePort], complete)
+}
+
+// checkPodSecurity checks the pod's and the container's security context
+// (every hpgate workload has the same).
+func checkPodSecurity(t *testing.T, ps *corev1.PodSpec, c *corev1.Container) {
+	t.Helper()
+	// Security.
+	psc, csc := ps.SecurityContext, c.SecurityContext
+	if psc == nil || csc == nil {
+		t.Fatalf("%s: pod and container need a securityContext", c.Name)
+		return
+	}
+	if psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Error("pod securityContext: runAsNonRoot is not true")
+	}
+	if psc.RunAsUser == nil || *psc.RunAsUser != nonrootUID {
+		t.Errorf("pod securityContext: runAsUser %v, want %d (the image's nonroot USER)", psc.RunAsUser, nonrootUID)
+	}
+	if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("pod securityContext: seccompProfile is not RuntimeDefault")
+	}
+	if csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
+		t.Error("container securityContext: readOnlyRootFilesystem is not true")
+	}
+	if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
+		t.Error("container securityContext: allowPrivilegeEscalation is not false")
+	}
+	if csc.Privileged != nil && *csc.Privileged {
+		t.Error("container securityContext: privileged")
+	}
+	if csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, "ALL") || len(csc.Capabilities.Add) > 0 {
+		t.Errorf("container securityContext: capabilities %+v, want drop [ALL] and nothing added", csc.Capabilities)
+	}
+	if ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken {
+		t.Error("automountServiceAccountToken is not false: hpgate never calls the Kubernetes API")
+	}
+}
+
+// checkResources checks requests and limits, and Go's soft memory limit
+// below the hard one.
+func checkResources(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	// Resources, and Go's soft memory limit below the hard one.
+	limit, request := c.Resources.Limits[corev1.ResourceMemory], c.Resources.Requests[corev1.ResourceMemory]
+	if limit.IsZero() || request.IsZero() || c.Resources.Requests.Cpu().IsZero() {
+		t.Errorf("resources %v: want memory requests and limits and a CPU request", c.Resources)
+	} else if request.Cmp(limit) > 0 {
+		t.Errorf("memory request %s above the limit %s", request.String(), limit.String())
+	}
+	if v, ok := envValue(c, "GOMEMLIMIT"); !ok {
+		t.Error("no GOMEMLIMIT: without it hpgate's default (64 MiB + 16 MiB per mapping) can pass limits.memory")
+	} else if n, err := parseGoMemLimit(v); err != nil {
+		t.Errorf("GOMEMLIMIT %s: %v", v, err)
+	} else if !limit.IsZero() && (n >= limit.Value()*95/100 || n < limit.Value()/2) {
+		t.Errorf("GOMEMLIMIT %s is %d bytes: want 50–95%% of limits.memory %s (%d)", v, n, limit.String(), limit.Value())
+	}
 }
 
 func mapValues[K comparable, V any](m map[K]V) []V {
@@ -872,7 +949,7 @@ func parseGoMemLimit(s string) (int64, error) {
 
 // mount is a volume mounted into the container, as this test laid it out.
 type mount struct {
-	kind     string // configMap, secret, claim (a volumeClaimTemplate), pvc (a PersistentVolumeClaim)
+	kind     string // configMap, secret, claim (a volumeClaimTemplate), pvc (a PersistentVolumeClaim), emptyDir
 	ref      string // the ConfigMap's, Secret's or claim's name
 	readOnly bool
 }
@@ -881,13 +958,12 @@ type mount struct {
 // kubelet would: ConfigMap and Secret keys (or their items) as files, a
 // subPath as one file, claims as empty directories. A ConfigMap or Secret
 // that is not in the bundle is reported if complete, else left out.
-func materialize(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.Container, root string, complete bool) map[string]mount {
+func materialize(t *testing.T, b *bundle, ps *corev1.PodSpec, claims []corev1.PersistentVolumeClaim, c *corev1.Container, root string, complete bool) map[string]mount {
 	t.Helper()
-	ps := &sts.Spec.Template.Spec
 	out := map[string]mount{}
 	for _, m := range c.VolumeMounts {
 		dst := filepath.Join(root, m.MountPath)
-		if slices.ContainsFunc(sts.Spec.VolumeClaimTemplates, func(p corev1.PersistentVolumeClaim) bool { return p.Name == m.Name }) {
+		if slices.ContainsFunc(claims, func(p corev1.PersistentVolumeClaim) bool { return p.Name == m.Name }) {
 			if err := os.MkdirAll(dst, 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -931,6 +1007,12 @@ func materialize(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.Con
 					data[k] = []byte(d)
 				}
 			}
+		case v.EmptyDir != nil:
+			if err := os.MkdirAll(dst, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			out[m.MountPath] = mount{kind: "emptyDir", ref: v.Name, readOnly: m.ReadOnly}
+			continue
 		case v.PersistentVolumeClaim != nil:
 			mt := mount{kind: "pvc", ref: v.PersistentVolumeClaim.ClaimName, readOnly: m.ReadOnly || v.PersistentVolumeClaim.ReadOnly}
 			if _, ok := b.pvcs[mt.ref]; !ok && complete {
@@ -1020,7 +1102,7 @@ func checkPodConfig(t *testing.T, b *bundle, sts *appsv1.StatefulSet, c *corev1.
 		t.Errorf("container args read config %s: want %s, where the image's CMD reads it", cfgPath, containerConfigPath)
 	}
 	root := t.TempDir()
-	mounts := materialize(t, b, sts, c, root, complete)
+	mounts := materialize(t, b, &sts.Spec.Template.Spec, sts.Spec.VolumeClaimTemplates, c, root, complete)
 	text, err := os.ReadFile(filepath.Join(root, cfgPath))
 	if err != nil {
 		t.Fatalf("container args read config %s, but no volume puts a file there", cfgPath)

@@ -63,61 +63,82 @@ func (u unitFile) last(section, key string) string {
 	return v[len(v)-1]
 }
 
+// unitHardening is what every unit sets (issue 9), so that none is
+// dropped unnoticed.
+var unitHardening = map[string]string{
+	"Type":                    "notify",
+	"NotifyAccess":            "main",
+	"WatchdogSec":             "60",
+	"DynamicUser":             "yes",
+	"StateDirectoryMode":      "0700",
+	"ConfigurationDirectory":  "hpgate",
+	"UMask":                   "0077",
+	"ProtectSystem":           "strict",
+	"ProtectHome":             "yes",
+	"PrivateTmp":              "yes",
+	"PrivateDevices":          "yes",
+	"NoNewPrivileges":         "yes",
+	"ProtectKernelTunables":   "yes",
+	"ProtectKernelModules":    "yes",
+	"ProtectKernelLogs":       "yes",
+	"ProtectControlGroups":    "yes",
+	"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+	"RestrictNamespaces":      "yes",
+	"LockPersonality":         "yes",
+	"MemoryDenyWriteExecute":  "yes",
+	"SystemCallArchitectures": "native",
+	"CapabilityBoundingSet":   "",
+	"KillSignal":              "SIGTERM",
+	"Restart":                 "on-failure",
+}
+
+// checkHardening checks unitHardening and the rest every unit shares.
+func checkHardening(t *testing.T, p string, u unitFile) {
+	t.Helper()
+	for _, k := range slices.Sorted(mapKeys(unitHardening)) {
+		if _, set := u["Service"][k]; !set {
+			t.Errorf("%s: [Service] %s is not set; want %s=%s", p, k, k, unitHardening[k])
+		} else if got := u.last("Service", k); got != unitHardening[k] {
+			t.Errorf("%s: [Service] %s=%s, want %s", p, k, got, unitHardening[k])
+		}
+	}
+	if !slices.Contains(u["Service"]["SystemCallFilter"], "@system-service") {
+		t.Errorf("%s: SystemCallFilter=%q lacks @system-service", p, u["Service"]["SystemCallFilter"])
+	}
+	if u.last("Service", "RestartSec") == "" {
+		t.Errorf("%s: RestartSec is not set", p)
+	}
+	if u.last("Service", "StateDirectory") == "" {
+		t.Errorf("%s: StateDirectory is not set: the only writable place", p)
+	}
+	for _, k := range []string{"Environment", "User"} {
+		if _, set := u["Service"][k]; set {
+			t.Errorf("%s: [Service] %s= is set: secrets go in credentials, and the user is dynamic", p, k)
+		}
+	}
+	if env := u.last("Service", "EnvironmentFile"); env != "" && !strings.HasPrefix(env, "-") {
+		t.Errorf("%s: EnvironmentFile=%s: make it optional (-/etc/hpgate/…)", p, env)
+	}
+	if !strings.Contains(u.last("Service", "ExecStart"), "--log.format json") {
+		t.Errorf("%s: ExecStart=%s: want --log.format json (the journal keeps one JSON line per event)", p, u.last("Service", "ExecStart"))
+	}
+}
+
 // TestSystemdUnitSettings checks the directives issue 9 asks of the unit,
 // so that none is dropped unnoticed.
 func TestSystemdUnitSettings(t *testing.T) {
 	u := parseUnit(t, unitPath)
-	want := map[string]string{
-		"Type":                    "notify",
-		"WatchdogSec":             "60",
-		"DynamicUser":             "yes",
-		"StateDirectory":          "hpgate",
-		"ConfigurationDirectory":  "hpgate",
-		"ProtectSystem":           "strict",
-		"ProtectHome":             "yes",
-		"PrivateTmp":              "yes",
-		"PrivateDevices":          "yes",
-		"NoNewPrivileges":         "yes",
-		"ProtectKernelTunables":   "yes",
-		"ProtectKernelModules":    "yes",
-		"ProtectKernelLogs":       "yes",
-		"ProtectControlGroups":    "yes",
-		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
-		"RestrictNamespaces":      "yes",
-		"LockPersonality":         "yes",
-		"MemoryDenyWriteExecute":  "yes",
-		"SystemCallArchitectures": "native",
-		"CapabilityBoundingSet":   "",
-		"Restart":                 "on-failure",
-	}
-	for _, k := range slices.Sorted(mapKeys(want)) {
-		if _, set := u["Service"][k]; !set {
-			t.Errorf("[Service] %s is not set; want %s=%s", k, k, want[k])
-		} else if got := u.last("Service", k); got != want[k] {
-			t.Errorf("[Service] %s=%s, want %s", k, got, want[k])
-		}
-	}
-	if !slices.Contains(u["Service"]["SystemCallFilter"], "@system-service") {
-		t.Errorf("SystemCallFilter=%q lacks @system-service", u["Service"]["SystemCallFilter"])
-	}
-	if u.last("Service", "RestartSec") == "" {
-		t.Error("RestartSec is not set")
+	checkHardening(t, unitPath, u)
+	if got := u.last("Service", "StateDirectory"); got != "hpgate" {
+		t.Errorf("StateDirectory=%s, want hpgate", got)
 	}
 	if len(u["Service"]["LoadCredential"]) == 0 {
 		t.Error("no LoadCredential=: secrets must come as credentials")
-	}
-	for _, k := range []string{"Environment", "User"} {
-		if _, set := u["Service"][k]; set {
-			t.Errorf("[Service] %s= is set: secrets go in credentials, and the user is dynamic", k)
-		}
 	}
 
 	execStart := strings.Fields(u.last("Service", "ExecStart"))
 	if len(execStart) < 2 || execStart[0] != "/usr/bin/hpgate" || execStart[1] != "run" {
 		t.Fatalf("ExecStart=%q: want /usr/bin/hpgate run …", execStart)
-	}
-	if !strings.Contains(strings.Join(execStart, " "), "--log.format json") {
-		t.Errorf("ExecStart=%q: want --log.format json (the journal keeps one JSON line per event)", execStart)
 	}
 	if cfg := configFlag(execStart); cfg != "/etc/"+u.last("Service", "ConfigurationDirectory")+"/hpgate.yaml" {
 		t.Errorf("ExecStart reads config %s: want hpgate.yaml in the ConfigurationDirectory, /etc/%s", cfg, u.last("Service", "ConfigurationDirectory"))
@@ -191,45 +212,7 @@ func TestSystemdConfig(t *testing.T) {
 		t.Errorf("http.listen %s: keep the listener on loopback on a host (the admin API and /status are on it)", cfg.HTTP.Listen)
 	}
 
-	// Every secret file is a credential of the unit, and every credential
-	// is used.
-	files := map[string]string{"pii.key_file": cfg.PII.KeyFile}
-	if cfg.PII.KeyEnv != "" {
-		t.Errorf("pii.key_env %s: under systemd the key is a credential (key_file)", cfg.PII.KeyEnv)
-	}
-	if f := cfg.Kafka.SASL.PasswordFile; f != "" {
-		files["kafka.sasl.password_file"] = f
-	}
-	if cfg.Kafka.SASL.PasswordEnv != "" {
-		t.Errorf("kafka.sasl.password_env: under systemd the password is a credential (password_file)")
-	}
-	for name := range cfg.Sources {
-		spec := sourceBlock(t, cfg, name)
-		for key, env := range spec.secretEnvs {
-			t.Errorf("source %s: %s %s: under systemd secrets are credentials (the *_file key)", name, key, env)
-		}
-		for key, f := range spec.secretFiles {
-			files["sources."+name+"."+key] = f
-		}
-	}
-	used := map[string]bool{}
-	for _, key := range slices.Sorted(mapKeys(files)) {
-		f := files[key]
-		id, ok := strings.CutPrefix(f, credentialsDir+"/")
-		if !ok {
-			t.Errorf("%s %s: want %s/ID, a credential of the unit", key, f, credentialsDir)
-			continue
-		}
-		if _, ok := creds[id]; !ok {
-			t.Errorf("%s %s: the unit has no LoadCredential=%s:…", key, f, id)
-		}
-		used[id] = true
-	}
-	for id := range creds {
-		if !used[id] {
-			t.Errorf("LoadCredential=%s: no key of %s reads it", id, unitConfigPath)
-		}
-	}
+	files := checkCredentials(t, unitConfigPath, cfg, credentialsDir, creds)
 	if t.Failed() {
 		return
 	}
@@ -256,6 +239,53 @@ func TestSystemdConfig(t *testing.T) {
 	if len(ms) == 0 {
 		t.Error("no mappings compiled")
 	}
+}
+
+// checkCredentials checks that every secret file a config names (the key,
+// the Kafka password, the sources' *_file keys) is a credential the unit
+// loads (credDir/ID, with a LoadCredential=ID:… line), that no secret comes
+// from the environment, and that every credential is used. It returns the
+// config key → file.
+func checkCredentials(t *testing.T, cfgPath string, cfg *config.Config, credDir string, creds map[string]string) map[string]string {
+	t.Helper()
+	files := map[string]string{"pii.key_file": cfg.PII.KeyFile}
+	if cfg.PII.KeyEnv != "" {
+		t.Errorf("%s: pii.key_env %s: under systemd the key is a credential (key_file)", cfgPath, cfg.PII.KeyEnv)
+	}
+	if f := cfg.Kafka.SASL.PasswordFile; f != "" {
+		files["kafka.sasl.password_file"] = f
+	}
+	if cfg.Kafka.SASL.PasswordEnv != "" {
+		t.Errorf("%s: kafka.sasl.password_env: under systemd the password is a credential (password_file)", cfgPath)
+	}
+	for name := range cfg.Sources {
+		spec := sourceBlock(t, cfg, name)
+		for key, env := range spec.secretEnvs {
+			t.Errorf("%s: source %s: %s %s: under systemd secrets are credentials (the *_file key)", cfgPath, name, key, env)
+		}
+		for key, f := range spec.secretFiles {
+			files["sources."+name+"."+key] = f
+		}
+	}
+	used := map[string]bool{}
+	for _, key := range slices.Sorted(mapKeys(files)) {
+		f := files[key]
+		id, ok := strings.CutPrefix(f, credDir+"/")
+		if !ok {
+			t.Errorf("%s: %s %s: want %s/ID, a credential of the unit", cfgPath, key, f, credDir)
+			continue
+		}
+		if _, ok := creds[id]; !ok {
+			t.Errorf("%s: %s %s: the unit has no LoadCredential=%s:…", cfgPath, key, f, id)
+		}
+		used[id] = true
+	}
+	for id := range creds {
+		if !used[id] {
+			t.Errorf("LoadCredential=%s: no key of %s reads it", id, cfgPath)
+		}
+	}
+	return files
 }
 
 // TestSystemdDropDirs checks that the unit can do what a filedrop source
@@ -321,10 +351,11 @@ func TestSystemdDropDirs(t *testing.T) {
 	}
 }
 
-// TestSystemdAnalyzeVerify runs systemd-analyze verify on the unit, with
-// ExecStart pointing at a freshly built hpgate (verify checks that the
-// binary exists). Verify exits 0 on unknown keys and bad values and only
-// prints them, so any line about the unit fails the test. It also runs
+// TestSystemdAnalyzeVerify runs systemd-analyze verify on each unit (the
+// gateway's, hpgate-identity's and hpgate-writeback's), with ExecStart
+// pointing at a freshly built hpgate (verify checks that the binary
+// exists). Verify exits 0 on unknown keys and bad values and only prints
+// them, so any line about the unit fails the test. It also runs
 // systemd-analyze security offline and holds the exposure at or below 2.0.
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	sa, ok := lookPath("systemd-analyze")
@@ -332,38 +363,44 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 		t.Skip("systemd-analyze not installed")
 	}
 	bin, _ := builtHpgate(t)
-	dir := t.TempDir()
-	unit := strings.ReplaceAll(string(readFile(t, unitPath)), "ExecStart=/usr/bin/hpgate ", "ExecStart="+bin+" ")
-	p := filepath.Join(dir, unitName)
-	writeFile(t, p, []byte(unit))
+	for _, up := range allUnitPaths {
+		name := path.Base(up)
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			unit := strings.ReplaceAll(string(readFile(t, up)), "ExecStart=/usr/bin/hpgate ", "ExecStart="+bin+" ")
+			if unit == string(readFile(t, up)) {
+				t.Fatalf("%s: ExecStart is not /usr/bin/hpgate …", up)
+			}
+			p := filepath.Join(dir, name)
+			writeFile(t, p, []byte(unit))
 
-	out, err := exec.Command(sa, "verify", "--man=no", p).CombinedOutput()
-	t.Logf("systemd-analyze verify:\n%s", out)
-	if err != nil {
-		t.Fatalf("systemd-analyze verify %s: %v\n%s", unitPath, err, out)
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, unitName) || strings.Contains(l, dir) {
-			t.Errorf("systemd-analyze verify: %s", l)
-		}
-	}
+			out, err := exec.Command(sa, "verify", "--man=no", p).CombinedOutput()
+			t.Logf("systemd-analyze verify:\n%s", out)
+			if err != nil {
+				t.Fatalf("systemd-analyze verify %s: %v\n%s", up, err, out)
+			}
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, name) || strings.Contains(l, dir) {
+					t.Errorf("systemd-analyze verify: %s", l)
+				}
+			}
 
-	t.Run("security", func(t *testing.T) {
-		out, err := exec.Command(sa, "security", "--offline=true", "--no-pager", "--threshold=20", p).CombinedOutput()
-		s := string(out)
-		if strings.Contains(s, "unrecognized option") || strings.Contains(s, "Unknown option") {
-			t.Skipf("this systemd-analyze has no offline security review: %s", strings.TrimSpace(s))
-		}
-		i := strings.LastIndex(s, "Overall exposure level")
-		if i < 0 {
-			t.Fatalf("systemd-analyze security: no overall exposure in its output (%v):\n%s", err, s)
-		}
-		summary := strings.TrimSpace(s[i:])
-		t.Log(summary)
-		if err != nil {
-			t.Errorf("systemd-analyze security: exposure above 2.0 (%v): %s", err, summary)
-		}
-	})
+			out, err = exec.Command(sa, "security", "--offline=true", "--no-pager", "--threshold=20", p).CombinedOutput()
+			s := string(out)
+			if strings.Contains(s, "unrecognized option") || strings.Contains(s, "Unknown option") {
+				t.Skipf("this systemd-analyze has no offline security review: %s", strings.TrimSpace(s))
+			}
+			i := strings.LastIndex(s, "Overall exposure level")
+			if i < 0 {
+				t.Fatalf("systemd-analyze security: no overall exposure in its output (%v):\n%s", err, s)
+			}
+			summary := strings.TrimSpace(s[i:])
+			t.Log(summary)
+			if err != nil {
+				t.Errorf("systemd-analyze security: exposure above 2.0 (%v): %s", err, summary)
+			}
+		})
+	}
 }
 
 // TestSystemdEnvExample keeps the environment file free of secrets: only

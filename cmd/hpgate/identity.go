@@ -156,10 +156,10 @@ func (p *identityProc) topics() []string {
 // is done.
 func (p *identityProc) run(ctx context.Context) error {
 	defer p.close()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel below: deferred calls run last-in first-out
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	if p.listen != "" {
 		srv, err := monitoring.Listen(p.listen, monitoring.Handlers{
 			Gatherer: p.reg,
@@ -178,6 +178,11 @@ func (p *identityProc) run(ctx context.Context) error {
 			}
 		})
 	}
+	// Ready for systemd once loaded, with the state store open and the
+	// listener up: before waiting for a broker (/readyz says why not).
+	wg.Go(func() { watchdog(ctx, p.log) })
+	notifyReady(p.log)
+	defer notifyStopping()
 	n, err := p.prepareTopics(ctx)
 	if err != nil || ctx.Err() != nil {
 		return err

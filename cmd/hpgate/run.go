@@ -199,8 +199,8 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 		})
 	}
-	wg.Go(func() { watchdog(ctx, d) })
-	notifyReady(d)
+	wg.Go(func() { watchdog(ctx, log) })
+	notifyReady(log)
 	defer notifyStopping()
 	if err := d.ensureTopics(ctx); err != nil {
 		return err

@@ -142,10 +142,10 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 				}
 				return w.DryRun(cmd.Context(), &pipeline.Scanner{Client: sink.Client()})
 			}
+			var wg sync.WaitGroup
+			defer wg.Wait() // after cancel below: deferred calls run last-in first-out
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			var wg sync.WaitGroup
-			defer wg.Wait() // after cancel: deferred calls run last-in first-out
 			if listen != "off" && listen != "" {
 				h := monitoring.Handlers{
 					Gatherer: reg,
@@ -169,8 +169,13 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 					}
 				})
 			}
-			// The blind indexes are built after the listener is up, so
-			// /metrics shows hpgate_writeback_index_rows while they grow.
+			// Ready for systemd once loaded, with the state store open and
+			// the listener up: the blind indexes are built after it, so
+			// /metrics shows hpgate_writeback_index_rows while they grow
+			// (and a large table does not run into TimeoutStartSec).
+			wg.Go(func() { watchdog(ctx, log) })
+			notifyReady(log)
+			defer notifyStopping()
 			if err := w.Prepare(ctx); err != nil {
 				return err
 			}
