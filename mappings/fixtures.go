@@ -178,6 +178,14 @@ type FixtureResult struct {
 	// Problems is empty when the fixture passed; each entry is one
 	// readable difference.
 	Problems []string
+	// What the mapping made of the row, whether or not the fixture passed:
+	// Op and Data (the envelope's `data` object, which holds no clear ID)
+	// for a record, Rejection for a rejected row, Filtered for a row the
+	// filter skipped. All empty when the mapping could not run.
+	Op        string
+	Data      json.RawMessage
+	Rejection *Rejection
+	Filtered  bool
 }
 
 // Passed reports whether the fixture passed.
@@ -206,6 +214,15 @@ func (m *Mapping) RunFixtures() []FixtureResult {
 			continue
 		}
 		r.Problems = fx.check(m, &res)
+		switch {
+		case len(res.Records) > 0:
+			r.Op, r.Data = res.Records[0].Op, slices.Clone(res.Records[0].Data)
+		case len(res.Rejections) > 0:
+			rj := res.Rejections[0]
+			r.Rejection = &rj
+		default:
+			r.Filtered = res.Filtered > 0
+		}
 		out = append(out, r)
 	}
 	return out

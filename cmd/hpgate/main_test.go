@@ -24,6 +24,24 @@ func TestTestCommand(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	// A wrong expectation fails with a readable diff and exit status 1.
+	dir := brokenFixtureDir(t)
+	code, out, _ = runCLI(t, "test", dir)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !regexp.MustCompile(`(?m)^FAIL .*p\.yaml:55 good-registry-person / 15-digit ID upgraded.*\n\s+exit_year: got 2019, want 2018$`).MatchString(out) {
+		t.Errorf("no readable diff:\n%s", out)
+	}
+	if !strings.HasSuffix(out, "9 passed, 1 failed\n") {
+		t.Errorf("summary line:\n%s", out)
+	}
+}
+
+// brokenFixtureDir returns a directory holding the good registry-person
+// mapping (as p.yaml, with its code tables) whose "15-digit ID upgraded"
+// fixture expects exit_year 2018 where the mapping gives 2019.
+func brokenFixtureDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	src, err := os.ReadFile("../../mappings/testdata/good/registry-person.yaml")
 	if err != nil {
@@ -36,15 +54,63 @@ func TestTestCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = runCLI(t, "test", dir)
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
+	return dir
+}
+
+// TestTestCommandVerboseAndRun checks that -v shows what each fixture row
+// produced (record data as indented JSON, rejection, filtered) without the
+// clear ID, and that --run selects fixtures by name.
+func TestTestCommandVerboseAndRun(t *testing.T) {
+	const good = "../../mappings/testdata/good"
+	code, out, _ := runCLI(t, "test", "-v", "--run", `GBK name|check digit|deleted row`, good)
+	if code != 0 || !strings.HasSuffix(out, "3 passed, 0 failed\n") {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if !regexp.MustCompile(`(?m)^FAIL .*p\.yaml:55 good-registry-person / 15-digit ID upgraded.*\n\s+exit_year: got 2019, want 2018$`).MatchString(out) {
-		t.Errorf("no readable diff:\n%s", out)
+	for _, want := range []*regexp.Regexp{
+		// The record's data, pretty-printed under its fixture line.
+		regexp.MustCompile(`(?m)^ok   .*registry-person\.yaml:34 good-registry-person / valid ID, GBK name.*\n     upsert record: \{\n       "area_code": "370282101001",\n`),
+		regexp.MustCompile(`(?m)^       "id_masked": "110105\*{8}002X",$`),
+		regexp.MustCompile(`(?m)^       "person_key": "test:[0-9a-f]{64}",$`),
+		regexp.MustCompile(`(?m)^     \}$`),
+		// A rejection with field, code and message.
+		regexp.MustCompile(`(?m)^ok   .*:62 good-registry-person / bad check digit.*\n     rejected: field person_key, code bad_check_digit: ID number column SFZH: check digit does not match$`),
+		regexp.MustCompile(`(?m)^ok   .*:68 good-registry-person / deleted row is filtered\n     filtered out$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("output does not match %s:\n%s", want, out)
+		}
 	}
-	if !strings.HasSuffix(out, "9 passed, 1 failed\n") {
-		t.Errorf("summary line:\n%s", out)
+	// Only the selected fixtures ran, and no clear ID number was printed.
+	if n := len(regexp.MustCompile(`(?m)^(ok  |FAIL) `).FindAllString(out, -1)); n != 3 {
+		t.Errorf("%d fixtures listed, want 3:\n%s", n, out)
+	}
+	for _, clear := range []string{"11010519491231002X", "110105194912310021", "张三丰"} {
+		if strings.Contains(out, clear) {
+			t.Errorf("verbose output shows %q in clear:\n%s", clear, out)
+		}
+	}
+
+	// Without -v a passing selection prints only the summary.
+	code, out, _ = runCLI(t, "test", "--run", `^unknown status code`, good)
+	if code != 0 || out != "1 passed, 0 failed\n" {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+
+	// A failing fixture under -v shows its problem and what it produced.
+	code, out, _ = runCLI(t, "test", "--verbose", "--run", "15-digit", brokenFixtureDir(t))
+	if code != 1 || !strings.HasSuffix(out, "0 passed, 1 failed\n") ||
+		!regexp.MustCompile(`(?m)^FAIL .*p\.yaml:55 .*\n     exit_year: got 2019, want 2018\n     upsert record: \{\n(.*\n)*       "exit_year": 2019,$`).MatchString(out) {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+
+	// A selection that matches nothing is an error, and so is a bad expression.
+	code, out, errOut := runCLI(t, "test", "--run", "no such fixture", good)
+	if code != 1 || out != "0 passed, 0 failed\n" || !strings.Contains(errOut, `no fixture name matches --run "no such fixture"`) {
+		t.Errorf("exit %d:\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "test", "--run", "(", good)
+	if code == 0 || !strings.Contains(errOut, "--run: error parsing regexp") {
+		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 }
 
