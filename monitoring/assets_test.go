@@ -33,8 +33,8 @@ const (
 // data assurance, the identity stages and writeback), sorted.
 var wantAlerts = []string{
 	"HpgateAuditMissingRecords", "HpgateAuditNotRun", "HpgateCatchupNotGaining",
-	"HpgateConfigReloadFailed", "HpgateDLQRateHigh", "HpgateDown", "HpgateIdentityInputErrors",
-	"HpgateIdentityNoPartitions", "HpgateKafkaWriteErrors", "HpgateMappingDown", "HpgateNoProgress",
+	"HpgateConfigReloadFailed", "HpgateDLQRateHigh", "HpgateDown", "HpgateIdentityConsumerLag", "HpgateIdentityInputErrors",
+	"HpgateIdentityNoPartitions", "HpgateKafkaWriteErrors", "HpgateMappingBackoff", "HpgateMappingStopped", "HpgateNoProgress",
 	"HpgateNullTimestampRows", "HpgateSourceLagHigh", "HpgateSourceUnavailable",
 	"HpgateWritebackErrors", "HpgateWritebackNotFoundHigh",
 }
@@ -128,6 +128,7 @@ func registeredMetrics(t *testing.T) map[string]string {
 	id.RebuildInputs.Inc()
 	id.Partitions.Set(2)
 	id.Commits.Inc()
+	id.Lag.WithLabelValues("hp.person.v1", "0").Set(3)
 
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -21,6 +21,7 @@ func TestIdentityMetricsLint(t *testing.T) {
 	m.RebuildInputs.Inc()
 	m.Partitions.Set(3)
 	m.Commits.Inc()
+	m.Lag.WithLabelValues("hp.person.v1", "0").Set(0)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +29,7 @@ func TestIdentityMetricsLint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
-	if n, _ := testutil.GatherAndCount(reg); n != 9 {
-		t.Errorf("%d series, want 9", n)
+	if n, _ := testutil.GatherAndCount(reg); n != 10 {
+		t.Errorf("%d series, want 10", n)
 	}
 }

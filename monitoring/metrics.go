@@ -133,7 +133,8 @@ type MappingStatus struct {
 	County  string `json:"county"`
 	Entity  string `json:"entity"`
 	// State is starting, running, idle (caught up), quiet (paused for the
-	// source's quiet hours), backoff or stopped.
+	// source's quiet hours), backoff (a source or Kafka outage; resumes by
+	// itself) or stopped (needs an operator): one of MappingStates.
 	State    string `json:"state"`
 	Position string `json:"position,omitempty"`
 	// LastError is the last error, phrased without personal data.
@@ -167,7 +168,15 @@ var (
 		"Unix time of the mapping's last successful poll.", []string{"mapping", "source", "county"}, nil)
 	descUp = prometheus.NewDesc("hpgate_mapping_up",
 		"1 while the mapping runs (or waits for new rows), 0 when it is stopped or backing off.", []string{"mapping", "source", "county"}, nil)
+	descState = prometheus.NewDesc("hpgate_mapping_state",
+		"1 for the mapping's current state, 0 for the others: starting, running, idle (caught up), quiet (source's quiet hours), "+
+			"backoff (source or Kafka outage, resumes by itself), stopped (needs an operator: hpgate checkpoint reset or set).",
+		[]string{"mapping", "source", "county", "state"}, nil)
 )
+
+// MappingStates are the values of MappingStatus.State, and of the state
+// label of hpgate_mapping_state (a bounded set).
+var MappingStates = []string{"starting", "running", "idle", "quiet", "backoff", "stopped"}
 
 type statusCollector struct {
 	status func() []MappingStatus
@@ -178,6 +187,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCheckpoint
 	ch <- descLastSuccess
 	ch <- descUp
+	ch <- descState
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -196,6 +206,13 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, labels...)
+		for _, st := range MappingStates {
+			v := 0.0
+			if s.State == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s.Mapping, s.Source, s.County, st)
+		}
 	}
 }
 
@@ -351,6 +368,7 @@ type IdentityMetrics struct {
 	RebuildInputs prometheus.Counter
 	Partitions    prometheus.Gauge
 	Commits       prometheus.Counter
+	Lag           *prometheus.GaugeVec // topic, partition
 }
 
 // NewIdentity registers the identity-stage metrics on reg.
@@ -374,7 +392,9 @@ func NewIdentity(reg prometheus.Registerer) *IdentityMetrics {
 			Help: "Partitions this instance owns in the identity consumer group."}),
 		Commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "hpgate_identity_offset_commits_total",
 			Help: "Consumer-group offset commits, each after its outputs were acknowledged."}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hpgate_identity_consumer_lag_records",
+			Help: "Records of each canonical topic partition the identity consumer group has not committed yet (end offset less committed offset), measured every sweep interval. Every instance reports the whole group's lag: aggregate with max by (topic, partition)."}, []string{"topic", "partition"}),
 	}
-	reg.MustRegister(m.Inputs, m.InputErrors, m.Outputs, m.Discrepancies, m.Alerts, m.Rebuilds, m.RebuildInputs, m.Partitions, m.Commits)
+	reg.MustRegister(m.Inputs, m.InputErrors, m.Outputs, m.Discrepancies, m.Alerts, m.Rebuilds, m.RebuildInputs, m.Partitions, m.Commits, m.Lag)
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -220,4 +221,45 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// TestMappingStateAtScrapeTime: hpgate_mapping_state is 1 for the current
+// state and 0 for each other state, read from the status at every scrape.
+func TestMappingStateAtScrapeTime(t *testing.T) {
+	st := MappingStatus{Mapping: "a", Source: "s", County: "370282", State: "backoff"}
+	reg, _ := newTestMetrics(func() []MappingStatus { return []MappingStatus{st} })
+	want := func(current string) string {
+		var b strings.Builder
+		b.WriteString("# HELP hpgate_mapping_state " + descHelp(t, reg, "hpgate_mapping_state") + "\n# TYPE hpgate_mapping_state gauge\n")
+		for _, s := range MappingStates {
+			v := 0
+			if s == current {
+				v = 1
+			}
+			fmt.Fprintf(&b, "hpgate_mapping_state{county=\"370282\",mapping=\"a\",source=\"s\",state=%q} %d\n", s, v)
+		}
+		return b.String()
+	}
+	for _, state := range []string{"backoff", "stopped", "running", "no-such-state"} {
+		st.State = state
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want(state)), "hpgate_mapping_state"); err != nil {
+			t.Errorf("state %s: %v", state, err)
+		}
+	}
+}
+
+// descHelp returns the help text of a gathered metric family.
+func descHelp(t *testing.T, reg prometheus.Gatherer, name string) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetHelp()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return ""
 }

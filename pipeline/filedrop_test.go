@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,20 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/connectortest"
 	"github.com/hpgate/hpgate/connectors/filedrop"
-	"github.com/hpgate/hpgate/connectors/kafkasink"
-	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/canonical"
 	"github.com/hpgate/hpgate/mappings/pii"
-	"github.com/hpgate/hpgate/monitoring"
 	"github.com/hpgate/hpgate/pipeline"
-	"github.com/hpgate/hpgate/pipeline/checkpoint"
 	"github.com/hpgate/hpgate/pipeline/dlq"
 )
 
@@ -195,43 +190,13 @@ func newDropEnv(t *testing.T) (*dropEnv, *atomic.Bool) {
 // until stop is called.
 func (e *dropEnv) start(batch int) (*pipeline.Pipeline, func() error) {
 	e.t.Helper()
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ms, err := mappings.Load(mappings.Options{Key: e.key}, e.maps...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	src, err := filedrop.New("jimo-roster", filedrop.Config{
-		Dir: e.dir, QuietPeriod: 150 * time.Millisecond,
-		Files: map[string]filedrop.Options{"花名册*.xlsx": {Sheet: "花名册", HeaderRow: 3}},
-	}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sink, err := kafkasink.New(kafkasink.Config{Brokers: []string{e.broker}}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	store, err := checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	met := monitoring.New(prometheus.NewRegistry(), monitoring.BuildInfo{}, nil)
-	p, err := pipeline.New(ms, map[string]pipeline.SourceSpec{"jimo-roster": {Source: src, BatchSize: batch, PollInterval: 50 * time.Millisecond}},
-		sink, store, e.key, met, pipeline.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	return p, func() error {
-		cancel()
-		err := <-done
-		_ = src.Close()
-		_ = sink.Close(context.Background())
-		_ = store.Close()
-		return err
-	}
+	r := startPipeline(e.t, "jimo-roster", func(log *slog.Logger) (connectors.Source, error) {
+		return filedrop.New("jimo-roster", filedrop.Config{
+			Dir: e.dir, QuietPeriod: 150 * time.Millisecond,
+			Files: map[string]filedrop.Options{"花名册*.xlsx": {Sheet: "花名册", HeaderRow: 3}},
+		}, log)
+	}, pipeOpts{maps: loadMaps(e.t, e.key, e.maps...), broker: e.broker, state: e.state, key: e.key, logs: e.logs, batch: batch, poll: 50 * time.Millisecond})
+	return r.Pipeline, r.stop
 }
 
 // dropFile writes a file under a temporary name and renames it into the

@@ -2,12 +2,12 @@ package pipeline_test
 
 import (
 	"cmp"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/go-sql-driver/mysql"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/connectortest"
-	"github.com/hpgate/hpgate/connectors/kafkasink"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/canonical"
 	"github.com/hpgate/hpgate/mappings/pii"
-	"github.com/hpgate/hpgate/monitoring"
 	"github.com/hpgate/hpgate/pipeline"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
 	"github.com/hpgate/hpgate/pipeline/dlq"
@@ -86,40 +84,17 @@ func (e *env) insert(i int, id, voided string) {
 // start runs a pipeline until the returned stop is called.
 func (e *env) start(mapsPath string) (p *pipeline.Pipeline, store *checkpoint.Store, stop func() error) {
 	e.t.Helper()
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ms, err := mappings.Load(mappings.Options{Key: e.key}, mapsPath)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	src, err := sqlsource.New("e2e-ins", sqlsource.Config{Driver: cmp.Or(e.driver, "mysql"), DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00", QuietHours: e.quiet}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sink, err := kafkasink.New(kafkasink.Config{Brokers: []string{e.broker}}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	store, err = checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	met := monitoring.New(prometheus.NewRegistry(), monitoring.BuildInfo{}, nil)
-	p, err = pipeline.New(ms, map[string]pipeline.SourceSpec{"e2e-ins": {Source: src, BatchSize: 10, PollInterval: 50 * time.Millisecond}},
-		sink, store, e.key, met, pipeline.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	return p, store, func() error {
-		cancel()
-		err := <-done
-		_ = src.Close()
-		_ = sink.Close(context.Background())
-		_ = store.Close()
-		return err
-	}
+	r := e.run(mapsPath)
+	return r.Pipeline, r.store, r.stop
+}
+
+// run starts a pipeline on the env's database, as start does, and returns
+// it with its metrics.
+func (e *env) run(mapsPath string) *running {
+	e.t.Helper()
+	return startPipeline(e.t, "e2e-ins", func(log *slog.Logger) (connectors.Source, error) {
+		return sqlsource.New("e2e-ins", sqlsource.Config{Driver: cmp.Or(e.driver, "mysql"), DSN: sqlsource.DSN(e.dsn), SettleDelay: time.Second, TimeZone: "+08:00", QuietHours: e.quiet}, log)
+	}, pipeOpts{maps: loadMaps(e.t, e.key, mapsPath), broker: e.broker, state: e.state, key: e.key, logs: e.logs, batch: 10, poll: 50 * time.Millisecond})
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -269,15 +244,84 @@ func TestChangedCursorStopsMapping(t *testing.T) {
 	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, _, stop = e.start(path)
-	waitFor(t, "the mapping to stop", func() bool { return p.Status()[0].State == "stopped" })
-	if msg := p.Status()[0].LastError; !strings.Contains(msg, "hpgate checkpoint reset") {
+	r := e.run(path)
+	waitFor(t, "the mapping to stop", func() bool { return r.Status()[0].State == "stopped" })
+	if msg := r.Status()[0].LastError; !strings.Contains(msg, "hpgate checkpoint reset") {
 		t.Errorf("status error %q", msg)
 	}
-	if err := stop(); err != nil {
+	// The metric tells it from an outage: only an operator can clear it.
+	if got := r.mappingState(t, "e2e-ins-settlement"); got != "stopped" {
+		t.Errorf("hpgate_mapping_state is %s, want stopped", got)
+	}
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	_ = connectors.Position("")
+}
+
+// TestSourceOutageBacksOff: while the source database is unreachable the
+// mapping backs off (and says so in hpgate_mapping_state and
+// hpgate_source_up) and checkpoints nothing; with the database back, it
+// reads on from its checkpoint.
+func TestSourceOutageBacksOff(t *testing.T) {
+	e := newEnv(t)
+	e.insert(1, goodID, "0")
+	r := e.run(e.maps)
+	waitFor(t, "the first run", func() bool { return idle(r.Pipeline) && r.Status()[0].Rows == 1 })
+	if got := r.mappingState(t, "e2e-ins-settlement"); got != "idle" {
+		t.Errorf("caught up: hpgate_mapping_state is %s, want idle", got)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The same database behind an address nothing listens on any more.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	cfg, err := mysql.ParseDSN(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := e.dsn
+	cfg.Net, cfg.Addr = "tcp", closed
+	e.dsn = cfg.FormatDSN()
+	e.insert(2, goodID, "0")
+	r = e.run(e.maps)
+	waitFor(t, "the mapping to back off", func() bool { return r.Status()[0].State == "backoff" })
+	if got := r.mappingState(t, "e2e-ins-settlement"); got != "backoff" {
+		t.Errorf("source unreachable: hpgate_mapping_state is %s, want backoff", got)
+	}
+	if v := r.gauge(t, "hpgate_source_up", "source", "e2e-ins"); v != 0 {
+		t.Errorf("hpgate_source_up %v while unreachable, want 0", v)
+	}
+	if msg := r.Status()[0].LastError; strings.Contains(msg, goodID) || msg == "" {
+		t.Errorf("status error %q", msg)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{}); err != nil {
+		t.Fatal(err)
+	} else {
+		got, err := cp.Load("e2e-ins-settlement")
+		_ = cp.Close()
+		if err != nil || got.Rows != 1 {
+			t.Fatalf("checkpoint moved during the outage: %+v %v", got, err)
+		}
+	}
+	// Reachable again: it reads on from its checkpoint, no reset needed.
+	e.dsn = good
+	r = e.run(e.maps)
+	waitFor(t, "recovery", func() bool { return idle(r.Pipeline) && r.Status()[0].Rows == 2 })
+	if got := r.mappingState(t, "e2e-ins-settlement"); got != "idle" {
+		t.Errorf("after the outage: hpgate_mapping_state is %s, want idle", got)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestResetRestartsStoppedMapping: after a changed cursor stops a mapping,
@@ -395,8 +439,12 @@ func TestBrokerOutage(t *testing.T) {
 	for i := range 30 {
 		e.insert(i, goodID, "0")
 	}
-	p, store, stop := e.start(e.maps)
+	r := e.run(e.maps)
+	p, store, stop := r.Pipeline, r.store, r.stop
 	waitFor(t, "the mapping to back off", func() bool { return p.Status()[0].State == "backoff" })
+	if got := r.mappingState(t, "e2e-ins-settlement"); got != "backoff" {
+		t.Errorf("broker down: hpgate_mapping_state is %s, want backoff", got)
+	}
 	time.Sleep(300 * time.Millisecond)
 	if cp, err := store.Load("e2e-ins-settlement"); err != nil || cp.Rows != 0 {
 		t.Fatalf("checkpoint moved during the outage: %+v %v", cp, err)

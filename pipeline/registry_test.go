@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,16 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/connectortest"
-	"github.com/hpgate/hpgate/connectors/kafkasink"
 	"github.com/hpgate/hpgate/connectors/registry"
 	"github.com/hpgate/hpgate/connectors/registry/registrysim"
 	"github.com/hpgate/hpgate/mappings"
 	"github.com/hpgate/hpgate/mappings/pii"
-	"github.com/hpgate/hpgate/monitoring"
 	"github.com/hpgate/hpgate/pipeline"
 	"github.com/hpgate/hpgate/pipeline/checkpoint"
 )
@@ -90,36 +85,13 @@ func newRegEnv(t *testing.T, persons int) *regEnv {
 
 func (e *regEnv) start() (p *pipeline.Pipeline, store *checkpoint.Store, stop func()) {
 	e.t.Helper()
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	src, err := registry.New("jimo-registry-api", e.cfg, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sink, err := kafkasink.New(kafkasink.Config{Brokers: []string{e.broker}}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	store, err = checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	met := monitoring.New(prometheus.NewRegistry(), monitoring.BuildInfo{}, nil)
-	p, err = pipeline.New(e.maps, map[string]pipeline.SourceSpec{"jimo-registry-api": {Source: src, BatchSize: 10, PollInterval: 20 * time.Millisecond}},
-		sink, store, e.key, met, pipeline.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	return p, store, func() {
-		cancel()
-		if err := <-done; err != nil {
+	r := startPipeline(e.t, "jimo-registry-api", func(log *slog.Logger) (connectors.Source, error) {
+		return registry.New("jimo-registry-api", e.cfg, log)
+	}, pipeOpts{maps: e.maps, broker: e.broker, state: e.state, key: e.key, logs: e.logs, batch: 10, poll: 20 * time.Millisecond})
+	return r.Pipeline, r.store, func() {
+		if err := r.stop(); err != nil {
 			e.t.Error(err)
 		}
-		_ = src.Close()
-		_ = sink.Close(context.Background())
-		_ = store.Close()
 	}
 }
 

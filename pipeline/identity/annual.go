@@ -3,7 +3,6 @@ package identity
 import (
 	"fmt"
 	"math/big"
-	"strconv"
 	"time"
 
 	"github.com/hpgate/hpgate/mappings/canonical"
@@ -127,20 +126,6 @@ func (p *Person) trackPayment(id string, s *canonical.Settlement, deleted bool) 
 		p.ChronicPaid = map[string]ChronicPayment{}
 	}
 	p.ChronicPaid[id] = pay
-}
-
-// pruneChronic keeps the payments of the latest two calendar years, which
-// is what a late settlement of last year still needs.
-func (p *Person) pruneChronic(latest string) {
-	y, err := strconv.Atoi(latest)
-	if err != nil {
-		return
-	}
-	for id, pay := range p.ChronicPaid {
-		if py, err := strconv.Atoi(yearOf(pay.SettledAt)); err != nil || py < y-1 {
-			delete(p.ChronicPaid, id)
-		}
-	}
 }
 
 // YearToDate is what the person's other settlements of the calendar year

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hpgate/hpgate/connectors"
@@ -198,6 +199,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer cl.CloseAllowingRebalance()
 	r.log.Info("identity stage started", "group", r.opts.GroupID, "topics", len(r.topics))
+	// The lag is measured once before anything is consumed (what was
+	// left when the last instance stopped), then every sweep interval.
+	adm := kadm.NewClient(cl)
+	r.updateLag(ctx, adm)
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		r.measureLag(lagCtx, adm, r.opts.SweepInterval)
+	}()
+	defer func() {
+		stopLag()
+		<-lagDone
+	}()
 	nextSweep := time.Now().Add(r.opts.SweepInterval)
 	for {
 		pollCtx, cancel := context.WithDeadline(ctx, nextSweep)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -35,6 +36,9 @@ type handled struct {
 	partition int32
 	key       string
 	owned     bool
+	// lag is the member's consumer-lag gauge, summed, when it handled
+	// the record.
+	lag float64
 }
 
 type recorder struct {
@@ -76,7 +80,8 @@ func startMember(t *testing.T, name, addr string, pols *Policies, now func() tim
 			for _, o := range m.runner.Owned() {
 				owned = owned || o == p
 			}
-			rec.add(handled{name, p, key, owned})
+			lag, _ := lagSeries(t, m.metrics)
+			rec.add(handled{name, p, key, owned, lag})
 		},
 	}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -88,6 +93,33 @@ func startMember(t *testing.T, name, addr string, pols *Policies, now func() tim
 		_ = store.Close()
 	})
 	return m
+}
+
+// lagSeries sums the member's hpgate_identity_consumer_lag_records series
+// and counts them.
+func lagSeries(t *testing.T, m *monitoring.IdentityMetrics) (sum float64, n int) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		m.Lag.Collect(ch)
+		close(ch)
+	}()
+	for c := range ch {
+		var pb dto.Metric
+		if err := c.Write(&pb); err != nil {
+			t.Error(err)
+		}
+		sum += pb.GetGauge().GetValue()
+		n++
+	}
+	return sum, n
+}
+
+// caughtUp reports whether the member reports consumer lag for every input
+// topic partition and all of it is 0. Until its first measurement it
+// reports no series, which is not caught up.
+func caughtUp(t *testing.T, m *monitoring.IdentityMetrics) bool {
+	sum, n := lagSeries(t, m)
+	return n == len(InputEntities)*connectortest.BrokerPartitions && sum == 0
 }
 
 func (m *member) stop(t *testing.T) {
@@ -219,6 +251,33 @@ func TestConsumerGroupTwoInstances(t *testing.T) {
 	if n := testutil.ToFloat64(b.metrics.Rebuilds.WithLabelValues("rebuilt")); n < 1 {
 		t.Errorf("b rebuilt %v partitions, want at least 1", n)
 	}
+	connectortest.WaitFor(t, "b's consumer lag, one series per input partition, to fall to 0", func() bool { return caughtUp(t, b.metrics) })
+
+	// Phase 3: with every instance stopped, the records produced wait; a
+	// new instance sees them as lag before it handles any, and reports 0
+	// once it has caught up.
+	b.stop(t)
+	msgs = msgs[:0]
+	for i := range people {
+		e := enrollment(2019, true, "2019-02-01", "2019-12-31")
+		e.Subject = withKey(e.Subject, i)
+		e.UpdatedAt = "2019-05-02T08:00:00+08:00"
+		msgs = append(msgs, canonicalMessage(t, i, "enrollment", e))
+	}
+	produce(t, sink, msgs)
+	before := len(rec.snapshot())
+	c := startMember(t, "c", addr, pols, now, rec)
+	connectortest.WaitFor(t, "c to handle the records produced while no instance ran", func() bool {
+		return len(rec.snapshot()) >= before+people
+	})
+	for _, h := range rec.snapshot()[before:] {
+		if h.lag < 1 {
+			t.Errorf("c handled a record of partition %d with consumer lag %v, want > 0", h.partition, h.lag)
+			break
+		}
+	}
+	connectortest.WaitFor(t, "c's consumer lag, one series per input partition, to fall to 0", func() bool { return caughtUp(t, c.metrics) })
+
 	// The last identity view of every person holds both systems.
 	last := map[string]map[string]any{}
 	for _, r := range connectortest.ReadAll(t, addr, "hp.identity.v1", 0, 10*time.Second) {

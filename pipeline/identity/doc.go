@@ -123,5 +123,29 @@
 // settlements; across polls, a settlement is judged with the identity
 // known when it is processed.
 //
+// # The settlement window
+//
+// A person's state keeps per-settlement data (the de-dup entry of id and
+// hash, the out-of-pocket for RPR, the payments for R06's cap, the RPR
+// alerts emitted) for a window of [WindowYears] (two) calendar years: the
+// latest year of the person's settlements of the authority and the year
+// before, what R06 and RPR need. What falls out of the window is dropped
+// as the years go by, so a record stays bounded however long the stage
+// runs. A settlement dated before the window is taken as already seen,
+// whether it is re-delivered (a replay, a source re-read from the start)
+// or new: it is not enriched, raises no alert and counts in no yearly
+// sum; only its diagnosis is recorded. A settlement dated after the year
+// it was ingested in (a typo) does not move the window. The window moves
+// with the settlements, not the clock, so a rebuild by replay reaches the
+// same state.
+//
+// # Consumer lag
+//
+// Every instance measures the group's lag (end offset less committed
+// offset, per input topic partition) once before it consumes and then
+// every sweep interval, beside the consumer loop so that a stuck loop still
+// shows, and exports it as hpgate_identity_consumer_lag_records{topic,
+// partition}: aggregate across instances with max, not sum.
+//
 // The package imports connectors, mappings and monitoring, never cmd.
 package identity

@@ -117,7 +117,7 @@ func ofTopic(ds []decoded, topic string) []decoded {
 }
 
 // testPolicy writes a policy file with small disease lists and loads it.
-func testPolicy(t *testing.T, extra string) *Policies {
+func testPolicy(t testing.TB, extra string) *Policies {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name, text string) {

@@ -69,13 +69,13 @@ func (s *Stage) now() time.Time {
 func (s *Stage) Handle(p *Person, in *Input, seq int64) ([]connectors.Message, error) {
 	now := s.now()
 	settlements := s.Policies.For(firstNonEmpty(p.County, in.Env.County)).Authority["settlement"]
-	changed, err := p.apply(in, seq, now, settlements)
+	changed, judge, err := p.apply(in, seq, now, settlements)
 	if err != nil || !changed {
 		return nil, err
 	}
 	pol := s.Policies.For(p.County)
 	var out []connectors.Message
-	if in.Entity == "settlement" && in.Env.Source.System == settlements {
+	if judge {
 		msgs, err := s.settlement(p, pol, in, now)
 		if err != nil {
 			return nil, err
@@ -248,7 +248,7 @@ func (s *Stage) settlement(p *Person, pol *Policy, in *Input, now time.Time) ([]
 					return nil, err
 				}
 				out = append(out, msg)
-				p.emitted(a.AlertID, Emitted{Hash: hash, Status: "alert"})
+				p.emitted(a.AlertID, Emitted{Hash: hash, Status: "alert", Year: year})
 			}
 		}
 	}

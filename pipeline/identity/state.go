@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -31,8 +32,15 @@ type Person struct {
 	History map[string][]canonical.IdentityEpisode `json:"history,omitempty"`
 	// Diagnoses seen, per system, with the first date each was seen.
 	Diagnoses map[string]map[string]string `json:"diagnoses,omitempty"`
-	// Settlements seen: settlement envelope id → hash, to drop repeats.
-	Settlements map[string]string `json:"settlements,omitempty"`
+	// Settlements seen of the authoritative system within the window
+	// (WindowYears calendar years up to SettlementYear): envelope id →
+	// hash and year, to drop repeats.
+	Settlements map[string]SeenSettlement `json:"settlements,omitempty"`
+	// SettlementYear is the latest calendar year of the person's
+	// settlements (not counting one dated after the year it was
+	// ingested), where the window ends. A settlement dated before the
+	// window is taken as seen: it raises no alert and counts in no sum.
+	SettlementYear int `json:"settlement_year,omitempty"`
 	// OutOfPocket per calendar year, per settlement envelope id, in fen.
 	OutOfPocket map[string]map[string]int64 `json:"out_of_pocket,omitempty"`
 	// ChronicPaid holds, per settlement envelope id, the basic insurance
@@ -81,6 +89,9 @@ type Emitted struct {
 	Systems   []string `json:"systems,omitempty"`
 	Authority string   `json:"authority,omitempty"`
 	Since     string   `json:"since,omitempty"`
+	// Year is the calendar year of an RPR alert, which leaves the state
+	// with the window.
+	Year string `json:"year,omitempty"`
 }
 
 func newPerson(key string) *Person {
@@ -96,18 +107,19 @@ type Input struct {
 }
 
 // apply folds one input into p and reports whether it changed anything an
-// output depends on. The settlement itself is not kept (only its
-// out-of-pocket and diagnosis); the caller evaluates the per-settlement
-// rules.
+// output depends on, and whether the input is a settlement the caller is
+// to judge (enrich and run the per-settlement rules on): a new or changed
+// settlement of the authority within the window. The settlement itself is
+// not kept (only its de-dup entry, out-of-pocket, payment and diagnosis).
 //
 // Only settlements of settlementAuthority (the insurance system by
 // default) count towards out-of-pocket; the HIS's copies of the same
 // settlements only contribute their diagnoses.
-func (p *Person) apply(in *Input, seq int64, now time.Time, settlementAuthority string) (bool, error) {
+func (p *Person) apply(in *Input, seq int64, now time.Time, settlementAuthority string) (changed, judge bool, err error) {
 	env := &in.Env
 	var sub canonical.Subject
 	if err := json.Unmarshal(env.Data, &sub); err != nil {
-		return false, fmt.Errorf("decode %s data: %w", in.Entity, err)
+		return false, false, fmt.Errorf("decode %s data: %w", in.Entity, err)
 	}
 	if p.County == "" || env.Source.System == "registry" {
 		p.County = env.County
@@ -131,7 +143,7 @@ func (p *Person) apply(in *Input, seq int64, now time.Time, settlementAuthority 
 	switch in.Entity {
 	case "person", "enrollment", "chronic_card", "contract":
 		if r := p.Records[env.ID]; r != nil && r.Hash == env.Hash && r.Deleted == deleted {
-			return false, nil // a repeat
+			return false, false, nil // a repeat
 		}
 		r := &Record{ID: env.ID, Hash: env.Hash, Entity: in.Entity, System: env.Source.System,
 			SourceID: sub.SourceID, Mapping: env.Source.Mapping, County: env.County,
@@ -158,7 +170,7 @@ func (p *Person) apply(in *Input, seq int64, now time.Time, settlementAuthority 
 				err = json.Unmarshal(env.Data, r.Contract)
 			}
 			if err != nil {
-				return false, fmt.Errorf("decode %s data: %w", in.Entity, err)
+				return false, false, fmt.Errorf("decode %s data: %w", in.Entity, err)
 			}
 			// Only what the view needs is kept; the rest is in the topic.
 			if r.Person != nil {
@@ -181,88 +193,89 @@ func (p *Person) apply(in *Input, seq int64, now time.Time, settlementAuthority 
 		if in.Entity == "person" {
 			p.track(r.System, now)
 		}
-		return true, nil
+		return true, false, nil
 	case "encounter":
 		if deleted {
-			return false, nil
+			return false, false, nil
 		}
 		var e canonical.Encounter
 		if err := json.Unmarshal(env.Data, &e); err != nil {
-			return false, fmt.Errorf("decode encounter data: %w", err)
+			return false, false, fmt.Errorf("decode encounter data: %w", err)
 		}
 		on := dateOf(firstNonEmpty(e.AdmittedAt, e.DischargedAt, e.UpdatedAt, env.OccurredAt, env.IngestedAt))
 		changed := false
 		for _, d := range append([]string{e.MainDiagnosis}, e.Diagnoses...) {
 			changed = p.diagnosed(env.Source.System, d, on) || changed
 		}
-		return changed, nil
+		return changed, false, nil
 	case "settlement":
 		if env.Source.System != settlementAuthority {
 			if deleted {
-				return false, nil
+				return false, false, nil
 			}
 			var s canonical.Settlement
 			if err := json.Unmarshal(env.Data, &s); err != nil {
-				return false, fmt.Errorf("decode settlement data: %w", err)
+				return false, false, fmt.Errorf("decode settlement data: %w", err)
 			}
-			return p.diagnosed(env.Source.System, s.MainDiagnosis, dateOf(s.SettledAt)), nil
+			return p.diagnosed(env.Source.System, s.MainDiagnosis, dateOf(s.SettledAt)), false, nil
 		}
-		if p.Settlements[env.ID] == env.Hash {
-			return false, nil
+		p.migrateSettlements()
+		seen, known := p.Settlements[env.ID]
+		if known && seen.Hash == env.Hash {
+			return false, false, nil
 		}
-		if p.Settlements == nil {
-			p.Settlements = map[string]string{}
-		}
-		p.Settlements[env.ID] = env.Hash
 		var s canonical.Settlement
 		if err := json.Unmarshal(env.Data, &s); err != nil {
-			return false, fmt.Errorf("decode settlement data: %w", err)
+			return false, false, fmt.Errorf("decode settlement data: %w", err)
 		}
-		year := yearOf(s.SettledAt)
-		p.trackPayment(env.ID, &s, deleted)
-		if deleted {
+		year, _ := strconv.Atoi(yearOf(s.SettledAt))
+		if year == 0 && known {
 			// A void carries only the identifying fields, maybe not the
-			// settlement time: drop the settlement from every year.
-			for _, m := range p.OutOfPocket {
-				delete(m, env.ID)
-			}
+			// settlement time: it belongs to the year of what it voids.
+			year = seen.Year
 		}
-		if year != "" {
+		if p.beforeWindow(year) {
+			// Older than the window: judged when it first came (its
+			// de-dup entry is pruned since), or too old to bear on a
+			// yearly figure. It raises nothing and counts in no sum; a
+			// correction that moves a settlement back there takes it out
+			// of the sums. Its diagnosis is still a diagnosis.
+			if known {
+				delete(p.Settlements, env.ID)
+				p.forgetSettlement(env.ID)
+			}
+			if deleted {
+				return false, false, nil
+			}
+			return p.diagnosed(env.Source.System, s.MainDiagnosis, dateOf(s.SettledAt)), false, nil
+		}
+		p.advanceWindow(year, firstNonEmpty(env.IngestedAt, env.OccurredAt))
+		if p.Settlements == nil {
+			p.Settlements = map[string]SeenSettlement{}
+		}
+		// An undated one leaves with the window it came in.
+		p.Settlements[env.ID] = SeenSettlement{Hash: env.Hash, Year: cmp.Or(year, p.SettlementYear)}
+		// A correction replaces what the settlement counted before (maybe
+		// under another year); a void takes it out.
+		p.forgetSettlement(env.ID)
+		p.trackPayment(env.ID, &s, deleted)
+		if year != 0 && !deleted {
+			y := strconv.Itoa(year)
 			if p.OutOfPocket == nil {
 				p.OutOfPocket = map[string]map[string]int64{}
 			}
-			if p.OutOfPocket[year] == nil {
-				p.OutOfPocket[year] = map[string]int64{}
+			if p.OutOfPocket[y] == nil {
+				p.OutOfPocket[y] = map[string]int64{}
 			}
-			if deleted {
-				delete(p.OutOfPocket[year], env.ID)
-			} else {
-				oop, _ := fen(s.OutOfPocket)
-				p.OutOfPocket[year][env.ID] = oop
-			}
-			p.pruneYears(year)
-			p.pruneChronic(year)
+			oop, _ := fen(s.OutOfPocket)
+			p.OutOfPocket[y][env.ID] = oop
 		}
 		if !deleted {
 			p.diagnosed(env.Source.System, s.MainDiagnosis, dateOf(s.SettledAt))
 		}
-		return true, nil
+		return true, true, nil
 	}
-	return false, nil
-}
-
-// pruneYears keeps the out-of-pocket of the latest two years only, which
-// is what RPR needs, so the state stays bounded.
-func (p *Person) pruneYears(latest string) {
-	y, err := strconv.Atoi(latest)
-	if err != nil {
-		return
-	}
-	for k := range p.OutOfPocket {
-		if ky, err := strconv.Atoi(k); err != nil || ky < y-1 {
-			delete(p.OutOfPocket, k)
-		}
-	}
+	return false, false, nil
 }
 
 // diagnosed records a diagnosis code seen by system on a date.
