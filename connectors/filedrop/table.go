@@ -240,6 +240,11 @@ func blank(cells []string) bool {
 
 // ---- XLSX ----
 
+const (
+	xlsxShortDate = "[$-409]yyyy-mm-dd"
+	xlsxLongTime  = "[$-409]hh:mm:ss"
+)
+
 type xlsxTable struct {
 	f     *excelize.File
 	rows  *excelize.Rows
@@ -252,9 +257,13 @@ func openXLSX(path string, o Options) (table, error) {
 	f, err := excelize.OpenFile(path, excelize.Options{
 		// Dates in Excel's built-in formats (serial numbers underneath)
 		// come out as ISO text, which the mapper reads without doubt.
-		ShortDatePattern: "yyyy-mm-dd",
-		LongDatePattern:  "yyyy-mm-dd",
-		LongTimePattern:  "hh:mm:ss",
+		// The [$-409] locale tag changes nothing in digits-only patterns,
+		// but lets excelize find the language by its id: without a tag it
+		// searches every language it knows for each date cell, a third of
+		// the time an XLSX roster took to read.
+		ShortDatePattern: xlsxShortDate,
+		LongDatePattern:  xlsxShortDate,
+		LongTimePattern:  xlsxLongTime,
 	})
 	if err != nil {
 		return nil, fileErrorf("not a readable XLSX workbook: %v", err)
