@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,9 +36,12 @@ import (
 // no longer has its id in the window, unless its id's latest record is a
 // delete or lies after the window (the row changed since).
 //
-// Memory: the expected records of the window are held in maps, about 200
-// bytes a row; a county's settlement table (10^6 rows a year) needs about
-// 20 MB for a month. The window is capped at MaxAuditDays.
+// Memory: the expected records of the window are held in one slice (a
+// fixed-size entry a row, the content hash as its 32 bytes) indexed by id
+// and by position, about 200 bytes a row (BenchmarkAudit); a county's
+// settlement table (10^6 rows a year) needs about 20 MB for a month. On
+// top of it comes the topic fetch being decoded (see Scanner.MaxBytes),
+// whatever the window. The window is capped at MaxAuditDays.
 
 // MaxAuditDays caps an audit's window.
 const MaxAuditDays = 366
@@ -94,25 +99,46 @@ func (r *AuditReport) Gap() bool {
 
 // expected is one source row as `run` would send it.
 type expected struct {
-	day     int
-	hash    string // "sha256:…" of the record, "" for a rejected row
-	sampled bool
-	onTopic bool
-	hashOK  bool
-	inDLQ   bool
-	pending bool
+	hash  [sha256.Size]byte // of the record; zero for a rejected row
+	day   int32
+	flags uint8
 }
+
+// The flags of an expected row.
+const (
+	hasHash uint8 = 1 << iota // a record, not a rejection
+	sampled
+	onTopic
+	hashOK
+	inDLQ
+	pending
+)
 
 // auditSet is the expectation of one mapping.
 type auditSet struct {
-	m     *mappings.Mapping
-	days  []string
-	byID  map[string]*expected
-	byPos map[string]*expected
+	m    *mappings.Mapping
+	days []string
+	// rows are the rows of the window in source order; byID and byPos
+	// index them.
+	rows  []expected
+	byID  map[string]int32
+	byPos map[string]int32
 	// extra candidates: id → day index, -1 once superseded.
 	extra map[string]int
 	from  time.Time
 	to    time.Time
+}
+
+// recordHash parses a record's "sha256:<hex>" content hash.
+func recordHash(s string) (h [sha256.Size]byte, ok bool) {
+	hx, ok := strings.CutPrefix(s, "sha256:")
+	var buf [2 * sha256.Size]byte // not []byte(hx): no allocation
+	if !ok || len(hx) != len(buf) {
+		return h, false
+	}
+	copy(buf[:], hx)
+	_, err := hex.Decode(h[:], buf[:])
+	return h, err == nil
 }
 
 func (s *auditSet) dayIndex(t time.Time) int {
@@ -150,7 +176,7 @@ func (p *Pipeline) Audit(ctx context.Context, scan *Scanner, req AuditRequest) (
 		if to.Sub(from) > MaxAuditDays*24*time.Hour {
 			return nil, fmt.Errorf("audit window %s to %s is longer than %d days", from.Format(time.DateOnly), to.Format(time.DateOnly), MaxAuditDays)
 		}
-		s := &auditSet{m: m, byID: map[string]*expected{}, byPos: map[string]*expected{}, extra: map[string]int{}, from: from, to: to}
+		s := &auditSet{m: m, byID: map[string]int32{}, byPos: map[string]int32{}, extra: map[string]int{}, from: from, to: to}
 		if m.Stream.Mode == "snapshot" {
 			s.days = []string{"all"}
 		} else {
@@ -170,13 +196,18 @@ func (p *Pipeline) Audit(ctx context.Context, scan *Scanner, req AuditRequest) (
 		}
 	}
 	err := scan.Scan(ctx, dlq.Topic(p.opts.TopicPrefix), func(rec *TopicRecord) error {
-		var v canonical.DLQ
+		var v struct {
+			Mapping string `json:"mapping"`
+			Source  struct {
+				Position string `json:"position"`
+			} `json:"source"`
+		}
 		if json.Unmarshal(rec.Value, &v) != nil {
 			return nil
 		}
 		if s := sets[v.Mapping]; s != nil {
-			if e := s.byPos[v.Source.Position]; e != nil {
-				e.inDLQ = true
+			if i, ok := s.byPos[v.Source.Position]; ok {
+				s.rows[i].flags |= inDLQ
 			}
 		}
 		return nil
@@ -243,7 +274,6 @@ func (p *Pipeline) auditSource(ctx context.Context, s *auditSet, sample int) err
 		}
 	}
 	bo := newBackoff(p.opts.MinBackoff, p.opts.MaxBackoff)
-	var order []*expected
 	for {
 		b, err := r.readRetry(ctx, pos, bo)
 		if err != nil {
@@ -265,31 +295,42 @@ func (p *Pipeline) auditSource(ctx context.Context, s *auditSet, sample int) err
 			if err := m.Apply(sub, &r.res, now); err != nil {
 				return err
 			}
-			add := func(row int, id, hash, position string) {
+			add := func(row int, id string, e expected, position string) {
 				t := cursorTime(m, sub, row)
-				e := &expected{day: s.dayIndex(t), hash: hash, pending: !due.IsZero() && t.After(due)}
-				if e.day < 0 {
+				day := s.dayIndex(t)
+				if day < 0 {
 					return
 				}
-				if id != "" {
-					s.byID[id] = e
+				e.day = int32(day)
+				if !due.IsZero() && t.After(due) {
+					e.flags |= pending
 				}
-				s.byPos[position] = e
-				order = append(order, e)
+				i := int32(len(s.rows))
+				s.rows = append(s.rows, e)
+				if id != "" {
+					s.byID[id] = i
+				}
+				s.byPos[position] = i
 			}
 			for i := range r.res.Records {
 				rec := &r.res.Records[i]
 				var head struct {
-					Hash   string           `json:"hash"`
-					Source canonical.Source `json:"source"`
+					Hash   string `json:"hash"`
+					Source struct {
+						Position string `json:"position"`
+					} `json:"source"`
 				}
 				if err := json.Unmarshal(rec.Value, &head); err != nil {
 					return err
 				}
-				add(rec.Row, string(rec.ID), head.Hash, head.Source.Position)
+				h, ok := recordHash(head.Hash)
+				if !ok {
+					return fmt.Errorf("record at %s: content hash %q is not sha256:<hex>", head.Source.Position, head.Hash)
+				}
+				add(rec.Row, string(rec.ID), expected{hash: h, flags: hasHash}, head.Source.Position)
 			}
 			for _, rj := range r.res.Rejections {
-				add(rj.Row, "", "", rj.Position)
+				add(rj.Row, "", expected{}, rj.Position)
 			}
 		}
 		if done || b.Len() < r.batchSize {
@@ -298,21 +339,26 @@ func (p *Pipeline) auditSource(ctx context.Context, s *auditSet, sample int) err
 		pos = b.Next
 	}
 	stride := 1
-	if sample > 0 && len(order) > sample {
-		stride = (len(order) + sample - 1) / sample
+	if sample > 0 && len(s.rows) > sample {
+		stride = (len(s.rows) + sample - 1) / sample
 	}
-	for i, e := range order {
-		e.sampled = e.hash != "" && i%stride == 0
+	for i := range s.rows {
+		if e := &s.rows[i]; e.flags&hasHash != 0 && i%stride == 0 {
+			e.flags |= sampled
+		}
 	}
 	return nil
 }
 
 // topicHead is the part of an envelope the audit reads.
 type topicHead struct {
-	ID     string           `json:"id"`
-	Op     string           `json:"op"`
-	Hash   string           `json:"hash"`
-	Source canonical.Source `json:"source"`
+	ID     string `json:"id"`
+	Op     string `json:"op"`
+	Hash   string `json:"hash"`
+	Source struct {
+		Mapping  string `json:"mapping"`
+		Position string `json:"position"`
+	} `json:"source"`
 }
 
 func auditTopicRecord(sets map[string]*auditSet, rec *TopicRecord) error {
@@ -324,10 +370,11 @@ func auditTopicRecord(sets map[string]*auditSet, rec *TopicRecord) error {
 	if s == nil {
 		return nil
 	}
-	if e := s.byID[h.ID]; e != nil {
-		e.onTopic = true
-		if h.Hash == e.hash {
-			e.hashOK = true
+	if i, ok := s.byID[h.ID]; ok {
+		e := &s.rows[i]
+		e.flags |= onTopic
+		if hash, ok := recordHash(h.Hash); ok && e.flags&hasHash != 0 && hash == e.hash {
+			e.flags |= hashOK
 		}
 		return nil
 	}
@@ -359,34 +406,37 @@ func (s *auditSet) tally() []AuditDay {
 	for i, d := range s.days {
 		days[i] = AuditDay{Mapping: s.m.Name, County: s.m.County, Day: d}
 	}
-	count := func(e *expected) {
+	// A row counts once, if an index still holds it (a later row of the
+	// same id or position replaces it).
+	seen := make([]bool, len(s.rows))
+	for _, i := range s.byPos {
+		seen[i] = true
+	}
+	for _, i := range s.byID {
+		seen[i] = true
+	}
+	for i := range s.rows {
+		if !seen[i] {
+			continue
+		}
+		e := &s.rows[i]
 		d := &days[e.day]
 		d.Source++
-		switch {
-		case e.onTopic:
+		switch f := e.flags; {
+		case f&onTopic != 0:
 			d.Topic++
-			if e.sampled {
+			if f&sampled != 0 {
 				d.HashChecked++
-				if !e.hashOK {
+				if f&hashOK == 0 {
 					d.HashMismatch++
 				}
 			}
-		case e.inDLQ:
+		case f&inDLQ != 0:
 			d.DLQ++
-		case e.pending:
+		case f&pending != 0:
 			d.Pending++
 		default:
 			d.Missing++
-		}
-	}
-	seen := make(map[*expected]bool, len(s.byPos))
-	for _, e := range s.byPos {
-		seen[e] = true
-		count(e)
-	}
-	for _, e := range s.byID {
-		if !seen[e] {
-			count(e)
 		}
 	}
 	for _, day := range s.extra {

@@ -45,7 +45,7 @@ type running struct {
 // the source newSource makes, a kafka-go sink, the bbolt checkpoint store,
 // the metrics) and runs it until stop is called. sourceName is the source
 // the mappings read.
-func startPipeline(t *testing.T, sourceName string, newSource func(log *slog.Logger) (connectors.Source, error), o pipeOpts) *running {
+func startPipeline(t testing.TB, sourceName string, newSource func(log *slog.Logger) (connectors.Source, error), o pipeOpts) *running {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	src, err := newSource(log)
@@ -82,7 +82,7 @@ func startPipeline(t *testing.T, sourceName string, newSource func(log *slog.Log
 }
 
 // loadMaps loads mapping files under key.
-func loadMaps(t *testing.T, key *pii.Key, paths ...string) []*mappings.Mapping {
+func loadMaps(t testing.TB, key *pii.Key, paths ...string) []*mappings.Mapping {
 	t.Helper()
 	ms, err := mappings.Load(mappings.Options{Key: key}, paths...)
 	if err != nil {

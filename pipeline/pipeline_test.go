@@ -59,12 +59,15 @@ func newEnv(t *testing.T) *env {
 	db, dsn := connectortest.MariaDB(t)
 	addr, cluster := connectortest.Broker(t, "hp.settlement.v1", "hp.household.v1", "hp.dlq.v1")
 	e := &env{t: t, cluster: cluster, db: db, dsn: dsn, broker: addr, state: t.TempDir(), key: pii.TestKey(), maps: "testdata/maps/ins-settlement.yaml", logs: &syncBuffer{}}
-	e.exec(`CREATE TABLE yb_jsxx (
-		JSID VARCHAR(20) PRIMARY KEY, SFZH VARCHAR(20), XM VARBINARY(40), YYDJ CHAR(1), JSSJ DATETIME,
-		ZFY DECIMAL(14,0), GRZF DECIMAL(14,0), ZDDM VARCHAR(10), CXBZ CHAR(1), GXSJ DATETIME NOT NULL,
-		KEY gx (GXSJ, JSID))`)
+	e.exec(settlementDDL)
 	return e
 }
+
+// settlementDDL creates the test county's settlement table.
+const settlementDDL = `CREATE TABLE yb_jsxx (
+		JSID VARCHAR(20) PRIMARY KEY, SFZH VARCHAR(20), XM VARBINARY(40), YYDJ CHAR(1), JSSJ DATETIME,
+		ZFY DECIMAL(14,0), GRZF DECIMAL(14,0), ZDDM VARCHAR(10), CXBZ CHAR(1), GXSJ DATETIME NOT NULL,
+		KEY gx (GXSJ, JSID))`
 
 func (e *env) exec(q string, args ...any) {
 	e.t.Helper()

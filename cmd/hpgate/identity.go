@@ -161,13 +161,20 @@ func (p *identityProc) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if p.listen != "" {
-		srv, err := monitoring.Listen(p.listen, monitoring.Handlers{
+		h := monitoring.Handlers{
 			Gatherer: p.reg,
+			// Ready: the broker answers for the identity topic.
 			Ready: func(ctx context.Context) error {
 				_, err := p.sink.PartitionCount(ctx, identity.Topic(p.cfg.Kafka.TopicPrefix, identity.EntityIdentity))
 				return err
 			},
-		}, p.log.With("component", "http"))
+		}
+		// The config's http.basic_auth and http.tls, as for run and
+		// writeback: /metrics protected, the probes open.
+		if err := secureHTTP(p.cfg, &h); err != nil {
+			return err
+		}
+		srv, err := monitoring.Listen(p.listen, h, p.log.With("component", "http"))
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
