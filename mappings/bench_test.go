@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/mappings/pii"
 )
 
 // benchBatch builds n rows of the 21-column settlement table as MySQL
@@ -28,7 +29,18 @@ func benchBatch(n int) *connectors.Batch {
 
 func loadBench(tb testing.TB) *Mapping {
 	tb.Helper()
-	ms, err := Load(Options{}, "testdata/bench/settlement.yaml")
+	return loadBenchWith(tb, pii.Algorithms{})
+}
+
+// loadBenchWith loads the settlement mapping under the fixture secret
+// with the algorithms alg.
+func loadBenchWith(tb testing.TB, alg pii.Algorithms) *Mapping {
+	tb.Helper()
+	key, err := pii.NewKeyWith(pii.TestKeyID, []byte(pii.TestSecret), alg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ms, err := Load(Options{Key: key}, "testdata/bench/settlement.yaml")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -36,9 +48,15 @@ func loadBench(tb testing.TB) *Mapping {
 }
 
 // BenchmarkApplySettlement maps and encodes 21-column settlement rows, in
-// batches of 1,000 as the pipeline does; figures are per row.
+// batches of 1,000 as the pipeline does, under each person-key HMAC;
+// figures are per row.
 func BenchmarkApplySettlement(b *testing.B) {
-	m := loadBench(b)
+	for _, hmac := range pii.HMACs {
+		b.Run(hmac, func(b *testing.B) { benchApply(b, loadBenchWith(b, pii.Algorithms{HMAC: hmac})) })
+	}
+}
+
+func benchApply(b *testing.B, m *Mapping) {
 	batch := benchBatch(1000)
 	var res Result
 	now := time.Now()

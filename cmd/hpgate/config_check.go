@@ -25,6 +25,7 @@ func checkConfig(cmd *cobra.Command, configPath string, extra []string, live boo
 		return yamlfile.AsErrors(err, configPath), nil
 	}
 	errs = append(errs, checkDrivers(cfg)...)
+	warns = append(warns, cfg.PIIWarnings()...)
 	ms, err := mappings.Load(mappings.Options{}, append(cfg.MappingPaths(), extra...)...)
 	if err != nil {
 		var perrs yamlfile.Errors

@@ -3,8 +3,17 @@
 // sealing of raw rows for the dead-letter queue.
 //
 // The clear ID number enters this package and leaves it only as an HMAC, a
-// masked string or AES-256-GCM ciphertext. Types here implement
+// masked string or authenticated ciphertext. Types here implement
 // slog.LogValuer so that a value logged by mistake is masked.
+//
+// A Key's algorithms are chosen per deployment (Algorithms): the person
+// key is HMAC-SHA256 (default) or HMAC-SM3, sealing is AES-256-GCM
+// (default) or SM4-GCM, the 国密 (GB/T 32905, GB/T 32907) choices some
+// government deployments require. Every sealed value names the cipher that
+// sealed it, and a Key opens values sealed under either cipher, so a
+// deployment can switch ciphers for new data while its older DLQ records
+// still open. Switching the HMAC changes every person key: it is a re-key
+// and goes with a new key id.
 package pii
 
 import (
@@ -23,19 +32,94 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/sm4"
 )
 
 // MinSecret is the shortest deployment secret accepted, in bytes.
 const MinSecret = 32
+
+// The algorithm names, as the config file spells them (pii.hmac and
+// pii.cipher).
+const (
+	HMACSHA256 = "hmac-sha256"
+	HMACSM3    = "hmac-sm3"
+	AES256GCM  = "aes-256-gcm"
+	SM4GCM     = "sm4-gcm"
+)
+
+// HMACs and Ciphers list the accepted names, the default first.
+var (
+	HMACs   = []string{HMACSHA256, HMACSM3}
+	Ciphers = []string{AES256GCM, SM4GCM}
+)
+
+// Algorithms chooses a key's primitives; an empty field takes the default
+// (HMACSHA256, AES256GCM).
+type Algorithms struct {
+	// HMAC computes person keys: HMACSHA256 or HMACSM3. Changing it
+	// changes every person key (a re-key: give the key a new id).
+	HMAC string
+	// Cipher seals new values: AES256GCM or SM4GCM. Values sealed under
+	// the other cipher still open (a marker byte names each value's).
+	Cipher string
+}
+
+func (a Algorithms) withDefaults() Algorithms {
+	if a.HMAC == "" {
+		a.HMAC = HMACSHA256
+	}
+	if a.Cipher == "" {
+		a.Cipher = AES256GCM
+	}
+	return a
+}
+
+// Validate reports an unknown algorithm name.
+func (a Algorithms) Validate() error {
+	a = a.withDefaults()
+	var errs []error
+	if !contains(HMACs, a.HMAC) {
+		errs = append(errs, fmt.Errorf("unknown person-key HMAC %q: want %s", a.HMAC, strings.Join(HMACs, " or ")))
+	}
+	if !contains(Ciphers, a.Cipher) {
+		errs = append(errs, fmt.Errorf("unknown sealing cipher %q: want %s", a.Cipher, strings.Join(Ciphers, " or ")))
+	}
+	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The HKDF labels of the keys derived from the deployment secret: each use
+// gets its own key. The SHA-256 and AES labels predate the options and are
+// unchanged, so existing person keys and sealed values stay valid.
+const (
+	labelMACSHA256 = "hpgate person key v1"
+	labelMACSM3    = "hpgate person key hmac-sm3 v1"
+	labelAES       = "hpgate seal v1"
+	labelSM4       = "hpgate seal sm4-gcm v1"
+)
 
 // Key is a deployment's pseudonymisation key. Its ID names the generation
 // (it prefixes every person key), so a re-keyed stream is told apart.
 // A Key is safe for concurrent use; a Hasher made from it is not.
 type Key struct {
 	id      string
+	alg     Algorithms
+	newHash func() hash.Hash
 	macKey  []byte
 	sealKey []byte
-	aead    cipher.AEAD
+	aes     cipher.AEAD // always present: opens AES-sealed history
+	sm4     cipher.AEAD // always present: opens SM4-sealed history
+	seal    cipher.AEAD // the one that seals: aes or sm4
 }
 
 // TestKeyID and TestSecret are the documented fixed key under which
@@ -55,38 +139,85 @@ func TestKey() *Key {
 	return k
 }
 
-// NewKey derives the HMAC and encryption keys from a secret of at least
-// MinSecret bytes (HKDF-SHA256, one label each).
+// NewKey derives a key with the default algorithms (HMAC-SHA256,
+// AES-256-GCM) from a secret of at least MinSecret bytes.
 func NewKey(id string, secret []byte) (*Key, error) {
+	return NewKeyWith(id, secret, Algorithms{})
+}
+
+// NewKeyWith derives the HMAC and encryption keys from a secret of at
+// least MinSecret bytes (HKDF-SHA256, one label each) for the algorithms
+// alg.
+func NewKeyWith(id string, secret []byte, alg Algorithms) (*Key, error) {
 	if id == "" || strings.ContainsAny(id, ": \t\n") || strings.ToLower(id) != id {
 		return nil, fmt.Errorf("key id %q must be a non-empty lower-case word without ':' or spaces", id)
 	}
 	if len(secret) < MinSecret {
 		return nil, fmt.Errorf("pseudonymisation secret is %d bytes, need at least %d", len(secret), MinSecret)
 	}
-	mac, err := hkdf.Key(sha256.New, secret, nil, "hpgate person key v1", 32)
+	alg = alg.withDefaults()
+	if err := alg.Validate(); err != nil {
+		return nil, err
+	}
+	k := &Key{id: id, alg: alg, newHash: sha256.New}
+	label := labelMACSHA256
+	if alg.HMAC == HMACSM3 {
+		k.newHash, label = sm3.New, labelMACSM3
+	}
+	var err error
+	if k.macKey, err = hkdf.Key(sha256.New, secret, nil, label, 32); err != nil {
+		return nil, err
+	}
+	if k.sealKey, err = hkdf.Key(sha256.New, secret, nil, labelAES, 32); err != nil {
+		return nil, err
+	}
+	if k.aes, err = newGCM(aes.NewCipher, k.sealKey); err != nil {
+		return nil, err
+	}
+	// SM4 keys are 128 bits; its own label, never the AES key's bytes.
+	sm4Key, err := hkdf.Key(sha256.New, secret, nil, labelSM4, 16)
 	if err != nil {
 		return nil, err
 	}
-	seal, err := hkdf.Key(sha256.New, secret, nil, "hpgate seal v1", 32)
-	if err != nil {
+	if k.sm4, err = newGCM(sm4.NewCipher, sm4Key); err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(seal)
-	if err != nil {
-		return nil, err
+	k.seal = k.aes
+	if alg.Cipher == SM4GCM {
+		k.seal = k.sm4
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &Key{id: id, macKey: mac, sealKey: seal, aead: aead}, nil
+	return k, nil
 }
 
-// LoadKey reads a secret from the environment variable env or from file
-// (one of them), as hex or base64 text, and builds a Key. Errors name the
-// variable or file, never the secret.
+// newGCM wraps a 128-bit block cipher in GCM (gmsm's SM4 block brings its
+// own accelerated GCM, which crypto/cipher picks up).
+func newGCM(newBlock func([]byte) (cipher.Block, error), key []byte) (cipher.AEAD, error) {
+	block, err := newBlock(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// LoadKey reads a secret with LoadSecret and builds a Key with the default
+// algorithms.
 func LoadKey(id, env, file string) (*Key, error) {
+	return LoadKeyWith(id, env, file, Algorithms{})
+}
+
+// LoadKeyWith reads a secret with LoadSecret and builds a Key for alg.
+func LoadKeyWith(id, env, file string, alg Algorithms) (*Key, error) {
+	secret, err := LoadSecret(env, file)
+	if err != nil {
+		return nil, err
+	}
+	return NewKeyWith(id, secret, alg)
+}
+
+// LoadSecret reads a secret from the environment variable env or from file
+// (one of them), as hex or base64 text. Errors name the variable or file,
+// never the secret.
+func LoadSecret(env, file string) ([]byte, error) {
 	var raw string
 	switch {
 	case env != "" && file != "":
@@ -106,11 +237,7 @@ func LoadKey(id, env, file string) (*Key, error) {
 	default:
 		return nil, errors.New("no pseudonymisation key: set key_env or key_file")
 	}
-	secret, err := decodeSecret(strings.TrimSpace(raw))
-	if err != nil {
-		return nil, err
-	}
-	return NewKey(id, secret)
+	return decodeSecret(strings.TrimSpace(raw))
 }
 
 func decodeSecret(s string) ([]byte, error) {
@@ -128,8 +255,12 @@ func decodeSecret(s string) ([]byte, error) {
 // ID returns the key id.
 func (k *Key) ID() string { return k.id }
 
-// SealKey returns the 32-byte AES key used for sealing, for stores that
-// encrypt on their own (checkpoint positions).
+// Algorithms returns the key's algorithms, defaults filled in.
+func (k *Key) Algorithms() Algorithms { return k.alg }
+
+// SealKey returns the 32-byte key that stores encrypting on their own
+// (checkpoint positions) derive their keys from. It is the AES-256-GCM
+// sealing key whatever the configured cipher.
 func (k *Key) SealKey() []byte { return k.sealKey }
 
 // LogValue never shows key material.
@@ -137,7 +268,7 @@ func (k *Key) LogValue() slog.Value { return slog.StringValue("key:" + k.id) }
 
 // NewHasher returns a Hasher for one goroutine.
 func (k *Key) NewHasher() *Hasher {
-	return &Hasher{key: k, mac: hmac.New(sha256.New, k.macKey)}
+	return &Hasher{key: k, mac: hmac.New(k.newHash, k.macKey)}
 }
 
 // PersonKey returns the person key of a normalised identity (for one-off
@@ -146,16 +277,19 @@ func (k *Key) PersonKey(identity string) string {
 	return string(k.NewHasher().AppendKey(nil, identity))
 }
 
+// SumSize is the size of a raw HMAC: SHA-256 and SM3 both give 32 bytes.
+const SumSize = sha256.Size
+
 // Hasher computes person keys without allocating. It is not safe for
 // concurrent use.
 type Hasher struct {
 	key *Key
 	mac hash.Hash
-	sum [sha256.Size]byte
+	sum [SumSize]byte
 	in  []byte // reused copy of the input: hash.Hash.Write([]byte(s)) would allocate
 }
 
-// AppendKey appends `<key id>:<hex HMAC-SHA256>` of identity to dst.
+// AppendKey appends `<key id>:<hex HMAC>` of identity to dst.
 func (h *Hasher) AppendKey(dst []byte, identity string) []byte {
 	dst = append(dst, h.key.id...)
 	dst = append(dst, ':')
@@ -173,39 +307,95 @@ func (h *Hasher) AppendHex(dst []byte, s string) []byte {
 }
 
 // Sum computes the raw HMAC of s into dst (for keys of local indexes).
-func (h *Hasher) Sum(dst *[sha256.Size]byte, s string) {
+func (h *Hasher) Sum(dst *[SumSize]byte, s string) {
 	h.mac.Reset()
 	h.in = append(h.in[:0], s...)
 	h.mac.Write(h.in)
 	h.mac.Sum(dst[:0])
 }
 
-// Seal encrypts plaintext with AES-256-GCM under the key and returns
-// base64(nonce | ciphertext).
+// The marker byte that starts a sealed value names its cipher. Values
+// sealed before markers existed start with their random nonce: they are
+// AES-256-GCM, and Open falls back to reading them so (GCM authentication
+// tells the two readings apart).
+const (
+	markAES256GCM byte = 0x01
+	markSM4GCM    byte = 0x02
+)
+
+// cipherMark returns the marker of a cipher name.
+func cipherMark(name string) byte {
+	if name == SM4GCM {
+		return markSM4GCM
+	}
+	return markAES256GCM
+}
+
+// Seal encrypts plaintext under the key with its configured cipher and
+// returns base64(marker | nonce | ciphertext): the marker byte names the
+// cipher (0x01 AES-256-GCM, 0x02 SM4-GCM). The marker and the key id are
+// the additional data. The text stays plain base64, as the hp.dlq/v1
+// schema says of `raw`.
 func (k *Key) Seal(plaintext []byte) (string, error) {
-	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())
+	ns := k.seal.NonceSize()
+	out := make([]byte, 1+ns, 1+ns+len(plaintext)+k.seal.Overhead())
+	out[0] = cipherMark(k.alg.Cipher)
+	nonce := out[1:]
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	out := k.aead.Seal(nonce, nonce, plaintext, []byte(k.id))
+	out = k.seal.Seal(out, nonce, plaintext, k.aad(out[0]))
 	return base64.StdEncoding.EncodeToString(out), nil
 }
 
-// Open reverses Seal.
+func (k *Key) aad(mark byte) []byte {
+	return append([]byte{mark}, k.id...)
+}
+
+// Open reverses Seal, under whichever cipher the value's marker names; a
+// value from before markers is read as AES-256-GCM.
 func (k *Key) Open(sealed string) ([]byte, error) {
 	b, err := base64.StdEncoding.DecodeString(sealed)
 	if err != nil {
 		return nil, fmt.Errorf("sealed value is not base64: %w", err)
 	}
-	ns := k.aead.NonceSize()
-	if len(b) < ns+k.aead.Overhead() {
+	var (
+		aead cipher.AEAD
+		name string
+		mark byte
+	)
+	if len(b) > 0 {
+		mark = b[0]
+	}
+	switch mark {
+	case markAES256GCM:
+		aead, name = k.aes, AES256GCM
+	case markSM4GCM:
+		aead, name = k.sm4, SM4GCM
+	}
+	if aead != nil && len(b) >= 1+aead.NonceSize()+aead.Overhead() {
+		ns := 1 + aead.NonceSize()
+		if out, err := aead.Open(nil, b[1:ns], b[ns:], k.aad(b[0])); err == nil {
+			return out, nil
+		}
+	}
+	// Unmarked (pre-marker) AES-256-GCM: nonce | ciphertext, key id as
+	// additional data.
+	ns := k.aes.NonceSize()
+	if len(b) >= ns+k.aes.Overhead() {
+		if out, err := k.aes.Open(nil, b[:ns], b[ns:], []byte(k.id)); err == nil {
+			return out, nil
+		}
+	}
+	switch {
+	case len(b) < 1+ns+k.aes.Overhead():
 		return nil, errors.New("sealed value too short")
+	case aead == nil:
+		return nil, fmt.Errorf("sealed value has unknown cipher marker 0x%02x (this hpgate seals with 0x%02x %s or 0x%02x %s), or is an unmarked value not sealed under key %s",
+			mark, markAES256GCM, AES256GCM, markSM4GCM, SM4GCM, k.id)
+	default:
+		return nil, fmt.Errorf("open sealed value (%s) under key %s: message authentication failed: another key, or altered", name, k.id)
 	}
-	out, err := k.aead.Open(nil, b[:ns], b[ns:], []byte(k.id))
-	if err != nil {
-		return nil, fmt.Errorf("open sealed value under key %s: %w", k.id, err)
-	}
-	return out, nil
 }
 
 // AppendMaskedID appends id with all but its first 6 and last 4 characters

@@ -89,6 +89,12 @@ type PII struct {
 	KeyEnv string `yaml:"key_env"`
 	// KeyFile names a file holding the secret (e.g. a systemd credential).
 	KeyFile string `yaml:"key_file"`
+	// HMAC computes person keys: hmac-sha256 (default) or hmac-sm3.
+	// Changing it changes every person key: a re-key, with a new key_id.
+	HMAC string `yaml:"hmac"`
+	// Cipher seals DLQ raw rows and other personal data at rest:
+	// aes-256-gcm (default) or sm4-gcm. Values sealed under either open.
+	Cipher string `yaml:"cipher"`
 }
 
 // HTTP configures the listener for /metrics, /healthz, /readyz, /status.
@@ -215,6 +221,7 @@ func (c *Config) defaults() {
 	if c.PII.KeyID == "" {
 		c.PII.KeyID = DefaultKeyID
 	}
+	c.piiDefaults()
 	c.identityDefaults()
 	c.writebackDefaults()
 	if c.Audit.WindowDays == 0 {
@@ -292,6 +299,7 @@ func (c *Config) validate() yamlfile.Errors {
 	if c.Audit.Sample < 0 {
 		add([]string{"audit", "sample"}, "audit sample must be positive (or 0 for all rows)")
 	}
+	errs = append(errs, c.piiValidate()...)
 	errs = append(errs, c.identityValidate()...)
 	errs = append(errs, c.writebackValidate()...)
 	if len(c.Mappings.Paths) == 0 {
@@ -367,5 +375,5 @@ func (c *Config) SourceDecoder(name string) func(any) error {
 
 // LoadKey resolves the pseudonymisation key from the environment or file.
 func (c *Config) LoadKey() (*pii.Key, error) {
-	return pii.LoadKey(c.PII.KeyID, c.PII.KeyEnv, c.Resolve(c.PII.KeyFile))
+	return pii.LoadKeyWith(c.PII.KeyID, c.PII.KeyEnv, c.Resolve(c.PII.KeyFile), c.PII.Algorithms())
 }
