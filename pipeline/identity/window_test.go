@@ -161,6 +161,17 @@ func windowStage(t *testing.T) *Stage {
 	return &Stage{Policies: testPolicy(t, capPolicy), Prefix: "hp.", Now: func() time.Time { return at("2019-12-31 12:00:00") }}
 }
 
+// windowSetup returns the window tests' stage, a fresh person and the
+// registry record that makes them poor.
+func windowSetup(t *testing.T) (*Stage, *Person, *Input) {
+	t.Helper()
+	reg, err := settlementPerson()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return windowStage(t), newPerson(testKey), reg
+}
+
 func recordSize(t *testing.T, p *Person) int {
 	t.Helper()
 	b, err := json.Marshal(p)
@@ -175,12 +186,7 @@ func recordSize(t *testing.T, p *Person) int {
 // de-dup entries, out-of-pocket and chronic payments of years before the
 // window are dropped as the years go by.
 func TestSettlementWindowBounded(t *testing.T) {
-	st := windowStage(t)
-	p := newPerson(testKey)
-	reg, err := settlementPerson()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p, reg := windowSetup(t)
 	feed(t, st, p, []*Input{reg})
 	const perYear = 50
 	var sizes []int
@@ -234,12 +240,7 @@ func alertsByRule(ds []decoded) map[string]int {
 // never seen before, counts nowhere either. A settlement of this year is
 // still judged afterwards.
 func TestSettlementReplayAfterPruning(t *testing.T) {
-	st := windowStage(t)
-	p := newPerson(testKey)
-	reg, err := settlementPerson()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p, reg := windowSetup(t)
 	ins := yearsOfSettlements(t, 2010, 2019, 50)
 	first := feed(t, st, p, append([]*Input{reg}, ins...))
 	got := alertsByRule(first)
@@ -298,12 +299,7 @@ func TestSettlementReplayAfterPruning(t *testing.T) {
 // ingested (a typo) does not move the window, so the real settlements of
 // this year are still judged.
 func TestSettlementWindowFutureDate(t *testing.T) {
-	st := windowStage(t)
-	p := newPerson(testKey)
-	reg, err := settlementPerson()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p, reg := windowSetup(t)
 	ins := yearsOfSettlements(t, 2019, 2019, 2)
 	typo := canonical.Settlement{Subject: subject("insurance", "TYPO"), SettlementNo: "TYPO", SettledAt: "2091-05-01T10:00:00+08:00",
 		EncounterType: "outpatient", TotalCost: "10.00", OutOfPocket: "10.00"}
@@ -326,12 +322,7 @@ func TestSettlementWindowFutureDate(t *testing.T) {
 // what the sums hold keeps its entry with its year, the rest is dropped,
 // and a replay of everything emits nothing.
 func TestSettlementLegacyState(t *testing.T) {
-	st := windowStage(t)
-	p := newPerson(testKey)
-	reg, err := settlementPerson()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p, reg := windowSetup(t)
 	ins := yearsOfSettlements(t, 2010, 2019, 50)
 	feed(t, st, p, append([]*Input{reg}, ins...))
 	wantSums := sums(p)
