@@ -75,16 +75,6 @@ func checkRoleWorkload(t *testing.T, b *bundle, d *appsv1.Deployment, role strin
 			t.Errorf("Deployment %s selects the StatefulSet %s's pods", d.Name, sts.Name)
 		}
 	}
-	for _, svc := range b.services {
-		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
-			t.Errorf("Service %s selects the %s pods", svc.Name, d.Name)
-		}
-	}
-	for _, pdb := range b.pdbs {
-		if sel, _ := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); sel.Matches(podLabels) {
-			t.Errorf("PodDisruptionBudget %s selects the %s pods", pdb.Name, d.Name)
-		}
-	}
 	switch {
 	case d.Spec.Replicas == nil:
 		t.Error("replicas not set")
@@ -136,6 +126,20 @@ func checkRoleWorkload(t *testing.T, b *bundle, d *appsv1.Deployment, role strin
 			t.Errorf("%s port %s differs from the other probes' %s", pr.name, g.Port.StrVal, probePort)
 		}
 		probePort = g.Port.StrVal
+	}
+	// Its own Service, budget and scrape config (checkExposure), and the
+	// budget keeps one identity pod consuming through a drain.
+	checkExposure(t, b, d.Name, podLabels, c, probePort)
+	if role == "identity" && d.Spec.Replicas != nil {
+		for _, pdb := range b.pdbs {
+			if sel, _ := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); !sel.Matches(podLabels) {
+				continue
+			}
+			maxUnavail, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, int(*d.Spec.Replicas), true)
+			if pdb.Spec.MaxUnavailable == nil || err != nil || maxUnavail < 1 || maxUnavail >= int(*d.Spec.Replicas) {
+				t.Errorf("PodDisruptionBudget %s: maxUnavailable %v of %d replicas: want drains to proceed one pod at a time while another consumes", pdb.Name, pdb.Spec.MaxUnavailable, *d.Spec.Replicas)
+			}
+		}
 	}
 	checkPodSecurity(t, ps, c)
 	checkResources(t, c)

@@ -752,17 +752,7 @@ func checkBundle(t *testing.T, b *bundle, complete bool) {
 	for _, p := range c.Ports {
 		containerPorts[p.Name] = p.ContainerPort
 	}
-	servicePorts := map[string]string{} // Service port name → container port name
-	for _, sp := range svc.Spec.Ports {
-		if sp.TargetPort.Type != intstr.String {
-			t.Errorf("Service %s port %s: targetPort %s: name the container port", svc.Name, sp.Name, sp.TargetPort.String())
-			continue
-		}
-		if _, ok := containerPorts[sp.TargetPort.StrVal]; !ok {
-			t.Errorf("Service %s port %s: targetPort %s is not a port of container %s", svc.Name, sp.Name, sp.TargetPort.StrVal, c.Name)
-		}
-		servicePorts[sp.Name] = sp.TargetPort.StrVal
-	}
+	servicePorts := servicePortTargets(t, svc, c)
 
 	// Probes: on the port the Service names, at /healthz and /readyz.
 	probePort := ""
@@ -802,42 +792,30 @@ func checkBundle(t *testing.T, b *bundle, complete bool) {
 	checkPodSecurity(t, ps, c)
 	checkResources(t, c)
 
-	// PodDisruptionBudget.
-	if len(b.pdbs) != 1 {
-		t.Errorf("%d PodDisruptionBudgets, want 1", len(b.pdbs))
+	if got := checkExposure(t, b, sts.Name, podLabels, c, probePort); got != nil && got != svc {
+		t.Errorf("the Service that exposes the gateway is %s, not its governing Service %s", got.Name, svc.Name)
+	}
+	// Nothing exposes, budgets or scrapes pods of no workload here (a
+	// selector typo), and no Service is scraped twice.
+	for _, svc := range b.services {
+		if len(b.workloadsSelected(svc.Spec.Selector)) == 0 {
+			t.Errorf("Service %s selector %v selects no workload's pods", svc.Name, svc.Spec.Selector)
+		}
 	}
 	for _, pdb := range b.pdbs {
-		if sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err != nil || sel.Empty() || !sel.Matches(podLabels) {
-			t.Errorf("PodDisruptionBudget %s selector %v does not select the pods", pdb.Name, pdb.Spec.Selector)
+		if sel, err := metav1.LabelSelectorAsMap(pdb.Spec.Selector); err != nil || len(b.workloadsSelected(sel)) == 0 {
+			t.Errorf("PodDisruptionBudget %s selector %v selects no workload's pods", pdb.Name, pdb.Spec.Selector)
 		}
-		if (pdb.Spec.MinAvailable == nil) == (pdb.Spec.MaxUnavailable == nil) {
-			t.Errorf("PodDisruptionBudget %s: give one of minAvailable and maxUnavailable", pdb.Name)
-		}
-	}
-
-	// ServiceMonitor: selects the Service, scrapes a port it names.
-	if len(b.serviceMonitors) != 1 {
-		t.Errorf("%d ServiceMonitors, want 1", len(b.serviceMonitors))
 	}
 	for _, sm := range b.serviceMonitors {
-		if len(sm.Spec.Selector.MatchLabels) == 0 || !labels.SelectorFromSet(sm.Spec.Selector.MatchLabels).Matches(labels.Set(svc.Labels)) {
-			t.Errorf("ServiceMonitor %s selector %v does not select Service %s (labels %v)", sm.Metadata.Name, sm.Spec.Selector.MatchLabels, svc.Name, svc.Labels)
+		n := 0
+		for _, svc := range b.services {
+			if len(sm.Spec.Selector.MatchLabels) > 0 && labels.SelectorFromSet(sm.Spec.Selector.MatchLabels).Matches(labels.Set(svc.Labels)) {
+				n++
+			}
 		}
-		if len(sm.Spec.Endpoints) == 0 {
-			t.Errorf("ServiceMonitor %s has no endpoints", sm.Metadata.Name)
-		}
-		for _, ep := range sm.Spec.Endpoints {
-			if _, ok := servicePorts[ep.Port]; !ok {
-				t.Errorf("ServiceMonitor %s endpoint port %q is not a port name of Service %s", sm.Metadata.Name, ep.Port, svc.Name)
-			}
-			if ep.Path != "" && ep.Path != "/metrics" {
-				t.Errorf("ServiceMonitor %s endpoint path %s, want /metrics", sm.Metadata.Name, ep.Path)
-			}
-			for _, d := range []string{ep.Interval, ep.ScrapeTimeout} {
-				if _, err := time.ParseDuration(d); d != "" && err != nil {
-					t.Errorf("ServiceMonitor %s: duration %q: %v", sm.Metadata.Name, d, err)
-				}
-			}
+		if n != 1 {
+			t.Errorf("ServiceMonitor %s selector %v selects %d Services, want 1", sm.Metadata.Name, sm.Spec.Selector.MatchLabels, n)
 		}
 	}
 
@@ -860,6 +838,129 @@ func checkBundle(t *testing.T, b *bundle, complete bool) {
 		return
 	}
 	checkPodConfig(t, b, sts, c, containerPorts[probePort], complete)
+}
+
+// workloadsSelected returns the StatefulSets and Deployments whose pods a
+// label selector (as a map, matchLabels) matches.
+func (b *bundle) workloadsSelected(sel map[string]string) []string {
+	var out []string
+	if len(sel) == 0 {
+		return nil
+	}
+	s := labels.SelectorFromSet(sel)
+	for _, sts := range b.statefulSets {
+		if s.Matches(labels.Set(sts.Spec.Template.Labels)) {
+			out = append(out, sts.Name)
+		}
+	}
+	for _, d := range b.deployments {
+		if s.Matches(labels.Set(d.Spec.Template.Labels)) {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// checkExposure checks how workload name (pods labelled podLabels, main
+// container c, probes on container port probePort) is exposed: exactly
+// one headless Service, one PodDisruptionBudget and one ServiceMonitor,
+// each selecting this workload's pods and no other's; the Service's
+// ports target named ports of c, one of them the probed (metrics) port,
+// which the ServiceMonitor scrapes at /metrics. It returns the Service.
+func checkExposure(t *testing.T, b *bundle, name string, podLabels labels.Set, c *corev1.Container, probePort string) *corev1.Service {
+	t.Helper()
+	var svc *corev1.Service
+	for _, s := range b.services {
+		if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(podLabels) {
+			continue
+		}
+		if svc != nil {
+			t.Errorf("Services %s and %s both select the %s pods", svc.Name, s.Name, name)
+		}
+		svc = s
+	}
+	if svc == nil {
+		t.Errorf("no Service selects the %s pods (%v)", name, podLabels)
+		return nil
+	}
+	if w := b.workloadsSelected(svc.Spec.Selector); !slices.Equal(w, []string{name}) {
+		t.Errorf("Service %s selector %v selects the pods of %v, want only %s", svc.Name, svc.Spec.Selector, w, name)
+	}
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("Service %s: clusterIP %q, want None (headless: Prometheus scrapes each pod)", svc.Name, svc.Spec.ClusterIP)
+	}
+	servicePorts := servicePortTargets(t, svc, c)
+	if !slices.Contains(mapValues(servicePorts), probePort) {
+		t.Errorf("Service %s targets %v, not the probed metrics port %s", svc.Name, servicePorts, probePort)
+	}
+
+	n := 0
+	for _, pdb := range b.pdbs {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(podLabels) {
+			continue
+		}
+		n++
+		if m, err := metav1.LabelSelectorAsMap(pdb.Spec.Selector); err != nil || !slices.Equal(b.workloadsSelected(m), []string{name}) {
+			t.Errorf("PodDisruptionBudget %s selector %v selects the pods of %v, want only %s", pdb.Name, pdb.Spec.Selector, b.workloadsSelected(m), name)
+		}
+		if (pdb.Spec.MinAvailable == nil) == (pdb.Spec.MaxUnavailable == nil) {
+			t.Errorf("PodDisruptionBudget %s: give one of minAvailable and maxUnavailable", pdb.Name)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d PodDisruptionBudgets select the %s pods, want 1", n, name)
+	}
+
+	n = 0
+	for _, sm := range b.serviceMonitors {
+		if len(sm.Spec.Selector.MatchLabels) == 0 || !labels.SelectorFromSet(sm.Spec.Selector.MatchLabels).Matches(labels.Set(svc.Labels)) {
+			continue
+		}
+		n++
+		if len(sm.Spec.Endpoints) == 0 {
+			t.Errorf("ServiceMonitor %s has no endpoints", sm.Metadata.Name)
+		}
+		for _, ep := range sm.Spec.Endpoints {
+			if servicePorts[ep.Port] != probePort {
+				t.Errorf("ServiceMonitor %s endpoint port %q: want the port of Service %s that targets the metrics port %s (%v)", sm.Metadata.Name, ep.Port, svc.Name, probePort, servicePorts)
+			}
+			if ep.Path != "" && ep.Path != "/metrics" {
+				t.Errorf("ServiceMonitor %s endpoint path %s, want /metrics", sm.Metadata.Name, ep.Path)
+			}
+			for _, d := range []string{ep.Interval, ep.ScrapeTimeout} {
+				if _, err := time.ParseDuration(d); d != "" && err != nil {
+					t.Errorf("ServiceMonitor %s: duration %q: %v", sm.Metadata.Name, d, err)
+				}
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d ServiceMonitors select Service %s (labels %v), want 1", n, svc.Name, svc.Labels)
+	}
+	return svc
+}
+
+// servicePortTargets checks that every port of svc targets a port of c by
+// name and returns them: Service port name → container port name.
+func servicePortTargets(t *testing.T, svc *corev1.Service, c *corev1.Container) map[string]string {
+	t.Helper()
+	containerPorts := map[string]int32{}
+	for _, p := range c.Ports {
+		containerPorts[p.Name] = p.ContainerPort
+	}
+	out := map[string]string{}
+	for _, sp := range svc.Spec.Ports {
+		if sp.TargetPort.Type != intstr.String {
+			t.Errorf("Service %s port %s: targetPort %s: name the container port", svc.Name, sp.Name, sp.TargetPort.String())
+			continue
+		}
+		if _, ok := containerPorts[sp.TargetPort.StrVal]; !ok {
+			t.Errorf("Service %s port %s: targetPort %s is not a port of container %s (%v)", svc.Name, sp.Name, sp.TargetPort.StrVal, c.Name, containerPorts)
+		}
+		out[sp.Name] = sp.TargetPort.StrVal
+	}
+	return out
 }
 
 // checkPodSecurity checks the pod's and the container's security context

@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/fetch"
 
 	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/connectortest"
@@ -31,11 +35,14 @@ const auditBenchRows = 50_000
 // topic and the DLQ and compared; peak-heap-B/row, the heap the audit
 // adds above what the process held before it (at the default GOGC, so
 // what an operator sees); and held-B/row, the live heap it adds, measured
-// in an extra, untimed audit with the collector run often (GOGC=5). Both
-// include the one topic fetch being decoded (4 MiB compressed, some 30 MB
-// of JSON), which does not grow with the window; the window itself is
-// about 200 bytes a row (pprof -sample_index=inuse_space of a heap profile
-// taken during the audit).
+// in an extra, untimed audit with the collector run often (GOGC=5); and
+// fetches/op, the topic fetches (round trips to the broker) an audit
+// makes. Both heap figures include the one topic fetch being decoded (at
+// most Scanner.MaxBytes compressed, some 7 times that in JSON), which
+// does not grow with the window; the window itself is about 200 bytes a
+// row (pprof -sample_index=inuse_space of a heap profile taken during the
+// audit). It runs once a MaxBytes: the default and the sizes it was
+// chosen from.
 //
 //	go test -run '^$' -bench Audit -benchtime 1x ./pipeline/
 func BenchmarkAudit(b *testing.B) {
@@ -84,8 +91,25 @@ func BenchmarkAudit(b *testing.B) {
 	defer cancel()
 	tr := &kafka.Transport{Context: ctx}
 	defer tr.CloseIdleConnections()
-	scan := &pipeline.Scanner{Client: &kafka.Client{Addr: kafka.TCP(broker), Timeout: time.Minute, Transport: tr}}
 	req := pipeline.AuditRequest{From: from, To: from.AddDate(0, 0, 30)}
+	for _, mb := range []struct {
+		name string
+		max  int64
+	}{{"MaxBytes=default", 0}, {"MaxBytes=4MiB", 4 << 20}, {"MaxBytes=1MiB", 1 << 20}, {"MaxBytes=512KiB", 512 << 10}} {
+		b.Run(mb.name, func(b *testing.B) {
+			ft := &fetchCounter{RoundTripper: tr}
+			scan := &pipeline.Scanner{Client: &kafka.Client{Addr: kafka.TCP(broker), Timeout: time.Minute, Transport: ft}, MaxBytes: mb.max}
+			benchAudit(b, r, scan, req)
+			// Each fetch is a round trip to the broker: on a real network
+			// its latency times this count is what a smaller MaxBytes costs.
+			b.ReportMetric(float64(ft.n.Load())/float64(b.N+1), "fetches/op")
+		})
+	}
+}
+
+// benchAudit runs and measures the audit of req with scan.
+func benchAudit(b *testing.B, r *running, scan *pipeline.Scanner, req pipeline.AuditRequest) {
+	ctx := context.Background()
 	audit := func() {
 		rep, err := r.Audit(ctx, scan, req)
 		if err != nil {
@@ -125,6 +149,19 @@ func BenchmarkAudit(b *testing.B) {
 	held := live()
 	debug.SetGCPercent(old)
 	b.ReportMetric(float64(held)/auditBenchRows, "held-B/row")
+}
+
+// fetchCounter counts the fetch requests that go through it.
+type fetchCounter struct {
+	kafka.RoundTripper
+	n atomic.Int64
+}
+
+func (f *fetchCounter) RoundTrip(ctx context.Context, addr net.Addr, req protocol.Message) (protocol.Message, error) {
+	if _, ok := req.(*fetch.Request); ok {
+		f.n.Add(1)
+	}
+	return f.RoundTripper.RoundTrip(ctx, addr, req)
 }
 
 // heapSampler collects, then reads the runtime metric name (bytes) every
