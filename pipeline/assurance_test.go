@@ -97,7 +97,7 @@ func TestAuditFindsLostRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{})
+	st, err := checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{Algorithms: e.key.Algorithms()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func startPipeline(t testing.TB, sourceName string, newSource func(log *slog.Log
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := checkpoint.Open(o.state, o.key.SealKey(), checkpoint.Options{})
+	store, err := checkpoint.Open(o.state, o.key.SealKey(), checkpoint.Options{Algorithms: o.key.Algorithms()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func runChild() {
 	if err != nil {
 		fail(err)
 	}
-	store, err := checkpoint.Open(state, key.SealKey(), checkpoint.Options{LockTimeout: 5 * time.Second})
+	store, err := checkpoint.Open(state, key.SealKey(), checkpoint.Options{LockTimeout: 5 * time.Second, Algorithms: key.Algorithms()})
 	if err != nil {
 		fail(err)
 	}

@@ -306,7 +306,7 @@ func TestSourceOutageBacksOff(t *testing.T) {
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if cp, err := checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{}); err != nil {
+	if cp, err := checkpoint.Open(e.state, e.key.SealKey(), checkpoint.Options{Algorithms: e.key.Algorithms()}); err != nil {
 		t.Fatal(err)
 	} else {
 		got, err := cp.Load("e2e-ins-settlement")

@@ -157,7 +157,7 @@ func withStore(cfg *config.Config, f func(*checkpoint.Store) error) error {
 	if err != nil {
 		return err
 	}
-	s, err := checkpoint.Open(cfg.State.Dir, key.SealKey(), checkpoint.Options{})
+	s, err := checkpoint.Open(cfg.State.Dir, key.SealKey(), checkpoint.Options{Algorithms: key.Algorithms()})
 	if errors.Is(err, checkpoint.ErrLocked) {
 		return fmt.Errorf("%w; its admin endpoint (http.listen %q) did not answer", err, cfg.HTTP.Listen)
 	}

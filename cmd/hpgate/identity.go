@@ -65,7 +65,7 @@ With --check it validates the config and policy files and exits.`,
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "", "config file (required)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (default: state.dir of the config); one identity instance per directory")
-	cmd.Flags().StringVar(&listen, "listen", "", `HTTP listen address for /metrics and the probes (default: identity.listen; "" turns it off)`)
+	cmd.Flags().StringVar(&listen, "listen", "", `HTTP listen address for /metrics and the probes (default: identity.listen; "off" turns it off)`)
 	cmd.Flags().BoolVar(&check, "check", false, "validate the config and policy files, then exit")
 	_ = cmd.MarkFlagRequired("config")
 	lf.add(cmd)
@@ -76,7 +76,7 @@ With --check it validates the config and policy files and exits.`,
 // config.
 type identityOverrides struct {
 	stateDir string
-	listen   *string
+	listen   *string          // a --listen value: host:port, or "off" or "" for none
 	now      func() time.Time // the demo's clock; nil is the wall clock
 }
 
@@ -106,7 +106,9 @@ func openIdentity(configPath string, o identityOverrides, log *slog.Logger, reg 
 	}
 	p := &identityProc{cfg: cfg, pols: pols, log: log, reg: reg, listen: cfg.Identity.Listen}
 	if o.listen != nil {
-		p.listen = *o.listen
+		if p.listen, err = listenFlag(*o.listen); err != nil {
+			return nil, err
+		}
 	}
 	if checkOnly {
 		return p, nil

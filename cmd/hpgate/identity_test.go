@@ -404,20 +404,8 @@ func TestDemoIdentityStage(t *testing.T) {
 // TestIdentityCheck: --check validates the config and the policy files,
 // reporting a bad policy file at its line and column.
 func TestIdentityCheck(t *testing.T) {
-	dir := t.TempDir()
+	dir, cfg := identityCheckConfig(t)
 	county := filepath.Join(dir, "county")
-	if err := os.CopyFS(county, os.DirFS("testdata/identity")); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "pii.key"), identitySecret)
-	cfg := filepath.Join(dir, "hpgate.yaml")
-	writeFile(t, cfg, `sources:
-  t-reg: {driver: mysql, dsn_env: NOPE}
-kafka: {brokers: ["127.0.0.1:1"]}
-state: {dir: state}
-pii: {key_file: pii.key}
-mappings: {paths: [county]}
-`)
 	code, out, errOut := runCLI(t, "identity", "-c", cfg, "--check")
 	if code != 0 || out != "ok: config and 1 county policy file(s) (370282)\n" {
 		t.Fatalf("exit %d: %q %q", code, out, errOut)

@@ -70,7 +70,7 @@ to the checkpoint store.`,
 			}
 			var pos connectors.Position
 			if fromCheckpoint {
-				store, err := checkpoint.Open(cfg.State.Dir, key.SealKey(), checkpoint.Options{})
+				store, err := checkpoint.Open(cfg.State.Dir, key.SealKey(), checkpoint.Options{Algorithms: key.Algorithms()})
 				if err != nil {
 					return err
 				}

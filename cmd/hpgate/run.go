@@ -143,7 +143,7 @@ func openDaemon(configPath string, log *slog.Logger, reg *prometheus.Registry) (
 	if d.sink, err = kafkasink.New(cfg.Kafka.Config, log.With("component", "kafka")); err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	if d.store, err = checkpoint.Open(cfg.State.Dir, d.key.SealKey(), checkpoint.Options{}); err != nil {
+	if d.store, err = checkpoint.Open(cfg.State.Dir, d.key.SealKey(), checkpoint.Options{Algorithms: d.key.Algorithms()}); err != nil {
 		return nil, err
 	}
 	var pipe *pipeline.Pipeline

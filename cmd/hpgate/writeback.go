@@ -73,10 +73,8 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 			}
 			if !flags.Changed("listen") {
 				listen = cfg.Writeback.Listen
-			} else if listen != "off" && listen != "" {
-				if err := config.CheckListen(listen); err != nil {
-					return fmt.Errorf("--listen %w", err)
-				}
+			} else if listen, err = listenFlag(listen); err != nil {
+				return err
 			}
 			if !flags.Changed("rows-per-second") {
 				rate = cfg.Writeback.RowsPerSecond
@@ -146,7 +144,7 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 			defer wg.Wait() // after cancel below: deferred calls run last-in first-out
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			if listen != "off" && listen != "" {
+			if listen != "" {
 				h := monitoring.Handlers{
 					Gatherer: reg,
 					// Ready: the broker answers for the identity topic.
@@ -229,4 +227,17 @@ func printAuditDDL(out io.Writer, cfg *config.Config, wbs []*writeback.Writeback
 		fmt.Fprintf(out, "-- hpgate writeback needs SELECT and UPDATE on its tables and INSERT on %s.\n", sqlwrite.AuditTable)
 	}
 	return nil
+}
+
+// listenFlag parses a --listen value (identity, writeback): "off" or ""
+// turns the listener off (""), as `off` does in the config; anything else
+// must be host:port.
+func listenFlag(v string) (string, error) {
+	if v == "off" || v == "" {
+		return "", nil
+	}
+	if err := config.CheckListen(v); err != nil {
+		return "", fmt.Errorf("--listen %w", err)
+	}
+	return v, nil
 }

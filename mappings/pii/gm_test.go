@@ -133,7 +133,7 @@ func legacySeal(t *testing.T, k *Key, nonce0 byte, plain []byte) string {
 	for i := 1; i < 12; i++ {
 		nonce[i] = byte(i * 37)
 	}
-	return base64.StdEncoding.EncodeToString(k.aes.Seal(nonce, nonce, plain, []byte(k.id)))
+	return base64.StdEncoding.EncodeToString(k.sealer.aes.Seal(nonce, nonce, plain, []byte(k.id)))
 }
 
 func TestSealOpenAcrossCiphers(t *testing.T) {
@@ -226,13 +226,126 @@ func TestAlgorithmsValidate(t *testing.T) {
 	if _, err := NewKeyWith("k1", []byte(TestSecret), Algorithms{Cipher: "sm4-cbc"}); err == nil || !strings.Contains(err.Error(), "aes-256-gcm or sm4-gcm") {
 		t.Errorf("bad cipher: %v", err)
 	}
+	if _, err := NewKeyWith("k1", []byte(TestSecret), Algorithms{KDF: "pbkdf2"}); err == nil || !strings.Contains(err.Error(), "hkdf-sha256 or hkdf-sm3") {
+		t.Errorf("bad kdf: %v", err)
+	}
 	k := gmKey(t, "k1", []byte(TestSecret), Algorithms{})
-	if got := k.Algorithms(); got != (Algorithms{HMAC: HMACSHA256, Cipher: AES256GCM}) {
+	if got := k.Algorithms(); got != (Algorithms{HMAC: HMACSHA256, Cipher: AES256GCM, KDF: HKDFSHA256}) {
 		t.Errorf("defaults = %+v", got)
 	}
 	a, b := k.PersonKey(sampleID), gmKey(t, "k1", []byte(TestSecret), Algorithms{HMAC: HMACSM3}).PersonKey(sampleID)
 	if a == b || len(a) != len(b) {
 		t.Errorf("sha256 %s vs sm3 %s", a, b)
+	}
+}
+
+// HKDF with SM3 as the hash, against Debian's OpenSSL 3.0:
+//
+//	openssl kdf -keylen 42 -kdfopt digest:SM3 \
+//	  -kdfopt hexkey:0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b \
+//	  -kdfopt hexsalt:000102030405060708090a0b0c \
+//	  -kdfopt hexinfo:f0f1f2f3f4f5f6f7f8f9 HKDF
+//
+// (RFC 5869 test case 1's inputs), and the derivation hpgate makes of the
+// fixture secret for the HMAC-SM3 person key, no salt:
+//
+//	openssl kdf -keylen 32 -kdfopt digest:SM3 \
+//	  -kdfopt hexkey:$(printf %s hpgate-fixture-key-never-use-in-production | xxd -p | tr -d '\n') \
+//	  -kdfopt hexinfo:$(printf %s 'hpgate person key hmac-sm3 v1' | xxd -p | tr -d '\n') HKDF
+//
+// (with digest:SHA256 the second gives baf0e0e5…, the hkdf-sha256 key).
+func TestHKDFSM3KnownAnswer(t *testing.T) {
+	got, err := hkdf.Key(sm3.New, mustHex(t, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), mustHex(t, "000102030405060708090a0b0c"), string(mustHex(t, "f0f1f2f3f4f5f6f7f8f9")), 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "c69fe91b7aaee2dd5718d72dcaee0cce93f1b8e41f792da51261b6a517e68b36ed2c595572b01dfa359b"; hex.EncodeToString(got) != want {
+		t.Errorf("HKDF-SM3 = %x\nwant       %s", got, want)
+	}
+	for kdf, want := range map[string]string{
+		HKDFSM3:    "fd0fba6ad13c74f12c7b659ddd17808e8dc89521dc920b4f11986f274dcaae8c",
+		HKDFSHA256: "baf0e0e5e2d6ab99f994dbe9f727680d149ffaab99d90e410fbbac114dc95582",
+		"":         "baf0e0e5e2d6ab99f994dbe9f727680d149ffaab99d90e410fbbac114dc95582",
+	} {
+		got, err := Algorithms{KDF: kdf}.Derive([]byte(TestSecret), labelMACSM3, 32)
+		if err != nil || hex.EncodeToString(got) != want {
+			t.Errorf("Derive(%q) = %x, %v; want %s", kdf, got, err, want)
+		}
+	}
+}
+
+// pii.kdf changes every derived key: person keys and sealing keys, for
+// either HMAC and cipher; a value sealed under one KDF does not open under
+// the other (a re-key), and hkdf-sha256 is what hpgate always derived.
+func TestKDFChangesEveryKey(t *testing.T) {
+	secret := []byte(TestSecret)
+	legacy := TestKey()
+	if sha := gmKey(t, TestKeyID, secret, Algorithms{KDF: HKDFSHA256}); sha.PersonKey(sampleID) != legacy.PersonKey(sampleID) || !bytes.Equal(sha.SealKey(), legacy.SealKey()) {
+		t.Fatal("hkdf-sha256 is not the derivation of keys made before pii.kdf")
+	}
+	for _, hm := range HMACs {
+		for _, c := range Ciphers {
+			sha := gmKey(t, "k1", secret, Algorithms{HMAC: hm, Cipher: c})
+			gm := gmKey(t, "k1", secret, Algorithms{HMAC: hm, Cipher: c, KDF: HKDFSM3})
+			if sha.PersonKey(sampleID) == gm.PersonKey(sampleID) || bytes.Equal(sha.SealKey(), gm.SealKey()) {
+				t.Errorf("%s/%s: hkdf-sm3 derives the hkdf-sha256 keys", hm, c)
+			}
+			s, err := gm.Seal([]byte(sampleID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := gm.Open(s); err != nil || string(got) != sampleID {
+				t.Errorf("%s/%s: hkdf-sm3 round trip = %q, %v", hm, c, got, err)
+			}
+			if _, err := sha.Open(s); err == nil || !strings.Contains(err.Error(), "authentication failed") {
+				t.Errorf("%s/%s: a value sealed under hkdf-sm3 opened under hkdf-sha256: %v", hm, c, err)
+			}
+		}
+	}
+	// The HMAC-SM3 person key under hkdf-sm3 is keyed with the derived key
+	// the known-answer test pins.
+	mac := hmac.New(sm3.New, mustHex(t, "fd0fba6ad13c74f12c7b659ddd17808e8dc89521dc920b4f11986f274dcaae8c"))
+	mac.Write([]byte(sampleID))
+	want := "k1:" + hex.EncodeToString(mac.Sum(nil))
+	if got := gmKey(t, "k1", secret, Algorithms{HMAC: HMACSM3, KDF: HKDFSM3}).PersonKey(sampleID); got != want {
+		t.Errorf("hmac-sm3 under hkdf-sm3 = %s, want %s", got, want)
+	}
+}
+
+// A Sealer with its own labels seals under the configured cipher, opens
+// either, binds its additional data, and is keyed apart from the Key's.
+func TestSealerLabelsAndAD(t *testing.T) {
+	material := bytes.Repeat([]byte{9}, 32)
+	labels := SealerLabels{AES: "test aes", SM4: "test sm4"}
+	aesS, err := NewSealer(material, Algorithms{}, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm4S, err := NewSealer(material, Algorithms{Cipher: SM4GCM}, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := sm4S.Seal([]byte("pfx"), []byte(sampleID), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(v[:3]) != "pfx" || v[3] != 0x02 {
+		t.Fatalf("sealed = %x: want the prefix, then marker 0x02", v[:4])
+	}
+	for _, s := range []*Sealer{aesS, sm4S} {
+		if got, err := s.Open(v[3:], []byte("ad")); err != nil || string(got) != sampleID {
+			t.Errorf("open = %q, %v", got, err)
+		}
+		if _, err := s.Open(v[3:], []byte("other")); err == nil {
+			t.Error("opened under other additional data")
+		}
+	}
+	other, _ := NewSealer(material, Algorithms{Cipher: SM4GCM}, SealerLabels{AES: "x aes", SM4: "x sm4"})
+	if _, err := other.Open(v[3:], []byte("ad")); err == nil || !strings.Contains(err.Error(), "sm4-gcm: message authentication failed") {
+		t.Errorf("opened under other labels: %v", err)
+	}
+	if _, err := NewSealer(material, Algorithms{}, SealerLabels{AES: "same", SM4: "same"}); err == nil {
+		t.Error("one label for both keys accepted")
 	}
 }
 

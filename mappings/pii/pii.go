@@ -8,12 +8,15 @@
 //
 // A Key's algorithms are chosen per deployment (Algorithms): the person
 // key is HMAC-SHA256 (default) or HMAC-SM3, sealing is AES-256-GCM
-// (default) or SM4-GCM, the 国密 (GB/T 32905, GB/T 32907) choices some
-// government deployments require. Every sealed value names the cipher that
-// sealed it, and a Key opens values sealed under either cipher, so a
-// deployment can switch ciphers for new data while its older DLQ records
-// still open. Switching the HMAC changes every person key: it is a re-key
-// and goes with a new key id.
+// (default) or SM4-GCM, and the keys are derived from the deployment
+// secret with HKDF-SHA256 (default) or HKDF-SM3: the 国密 (GB/T 32905,
+// GB/T 32907) choices some government deployments require. Every sealed
+// value names the cipher that sealed it, and a Key (or a Sealer, which
+// other stores such as the checkpoint store use) opens values sealed under
+// either cipher, so a deployment can switch ciphers for new data while its
+// older records still open. Switching the HMAC or the KDF changes every
+// person key (and every derived key): it is a re-key and goes with a new
+// key id.
 package pii
 
 import (
@@ -40,23 +43,26 @@ import (
 // MinSecret is the shortest deployment secret accepted, in bytes.
 const MinSecret = 32
 
-// The algorithm names, as the config file spells them (pii.hmac and
-// pii.cipher).
+// The algorithm names, as the config file spells them (pii.hmac,
+// pii.cipher and pii.kdf).
 const (
 	HMACSHA256 = "hmac-sha256"
 	HMACSM3    = "hmac-sm3"
 	AES256GCM  = "aes-256-gcm"
 	SM4GCM     = "sm4-gcm"
+	HKDFSHA256 = "hkdf-sha256"
+	HKDFSM3    = "hkdf-sm3"
 )
 
-// HMACs and Ciphers list the accepted names, the default first.
+// HMACs, Ciphers and KDFs list the accepted names, the default first.
 var (
 	HMACs   = []string{HMACSHA256, HMACSM3}
 	Ciphers = []string{AES256GCM, SM4GCM}
+	KDFs    = []string{HKDFSHA256, HKDFSM3}
 )
 
 // Algorithms chooses a key's primitives; an empty field takes the default
-// (HMACSHA256, AES256GCM).
+// (HMACSHA256, AES256GCM, HKDFSHA256).
 type Algorithms struct {
 	// HMAC computes person keys: HMACSHA256 or HMACSM3. Changing it
 	// changes every person key (a re-key: give the key a new id).
@@ -64,6 +70,11 @@ type Algorithms struct {
 	// Cipher seals new values: AES256GCM or SM4GCM. Values sealed under
 	// the other cipher still open (a marker byte names each value's).
 	Cipher string
+	// KDF derives every key from the deployment secret (HKDF with SHA-256
+	// or SM3, one label per use): HKDFSHA256 or HKDFSM3. Changing it
+	// changes every derived key, person keys included (a re-key: give the
+	// key a new id).
+	KDF string
 }
 
 func (a Algorithms) withDefaults() Algorithms {
@@ -72,6 +83,9 @@ func (a Algorithms) withDefaults() Algorithms {
 	}
 	if a.Cipher == "" {
 		a.Cipher = AES256GCM
+	}
+	if a.KDF == "" {
+		a.KDF = HKDFSHA256
 	}
 	return a
 }
@@ -86,7 +100,19 @@ func (a Algorithms) Validate() error {
 	if !contains(Ciphers, a.Cipher) {
 		errs = append(errs, fmt.Errorf("unknown sealing cipher %q: want %s", a.Cipher, strings.Join(Ciphers, " or ")))
 	}
+	if !contains(KDFs, a.KDF) {
+		errs = append(errs, fmt.Errorf("unknown key derivation %q: want %s", a.KDF, strings.Join(KDFs, " or ")))
+	}
 	return errors.Join(errs...)
+}
+
+// Derive returns n bytes of key derived from material under label, with
+// a's KDF (HKDF, no salt, label as the info).
+func (a Algorithms) Derive(material []byte, label string, n int) ([]byte, error) {
+	if a.withDefaults().KDF == HKDFSM3 {
+		return hkdf.Key(sm3.New, material, nil, label, n)
+	}
+	return hkdf.Key(sha256.New, material, nil, label, n)
 }
 
 func contains(list []string, s string) bool {
@@ -117,9 +143,7 @@ type Key struct {
 	newHash func() hash.Hash
 	macKey  []byte
 	sealKey []byte
-	aes     cipher.AEAD // always present: opens AES-sealed history
-	sm4     cipher.AEAD // always present: opens SM4-sealed history
-	seal    cipher.AEAD // the one that seals: aes or sm4
+	sealer  *Sealer
 }
 
 // TestKeyID and TestSecret are the documented fixed key under which
@@ -146,8 +170,7 @@ func NewKey(id string, secret []byte) (*Key, error) {
 }
 
 // NewKeyWith derives the HMAC and encryption keys from a secret of at
-// least MinSecret bytes (HKDF-SHA256, one label each) for the algorithms
-// alg.
+// least MinSecret bytes (alg.KDF, one label each) for the algorithms alg.
 func NewKeyWith(id string, secret []byte, alg Algorithms) (*Key, error) {
 	if id == "" || strings.ContainsAny(id, ": \t\n") || strings.ToLower(id) != id {
 		return nil, fmt.Errorf("key id %q must be a non-empty lower-case word without ':' or spaces", id)
@@ -165,28 +188,136 @@ func NewKeyWith(id string, secret []byte, alg Algorithms) (*Key, error) {
 		k.newHash, label = sm3.New, labelMACSM3
 	}
 	var err error
-	if k.macKey, err = hkdf.Key(sha256.New, secret, nil, label, 32); err != nil {
+	if k.macKey, err = alg.Derive(secret, label, 32); err != nil {
 		return nil, err
 	}
-	if k.sealKey, err = hkdf.Key(sha256.New, secret, nil, labelAES, 32); err != nil {
+	if k.sealKey, err = alg.Derive(secret, labelAES, 32); err != nil {
 		return nil, err
 	}
-	if k.aes, err = newGCM(aes.NewCipher, k.sealKey); err != nil {
+	if k.sealer, err = NewSealer(secret, alg, SealerLabels{AES: labelAES, SM4: labelSM4}); err != nil {
 		return nil, err
 	}
-	// SM4 keys are 128 bits; its own label, never the AES key's bytes.
-	sm4Key, err := hkdf.Key(sha256.New, secret, nil, labelSM4, 16)
+	return k, nil
+}
+
+// Sealer encrypts values with one cipher (AES-256-GCM or SM4-GCM) and
+// opens values sealed under either: a sealed value is marker | nonce |
+// ciphertext and tag, the marker byte naming the cipher (0x01 AES-256-GCM,
+// 0x02 SM4-GCM). It is the one sealing implementation of hpgate: a Key
+// seals DLQ rows with one, the checkpoint store positions with another
+// (its own keys and labels). A Sealer is safe for concurrent use.
+type Sealer struct {
+	mark byte
+	seal cipher.AEAD // aes or sm4
+	aes  cipher.AEAD // always present: opens AES-sealed history
+	sm4  cipher.AEAD // always present: opens SM4-sealed history
+}
+
+// SealerLabels are the HKDF labels (info strings) of a Sealer's two keys;
+// each use of a secret has its own.
+type SealerLabels struct {
+	AES string // the 256-bit AES key
+	SM4 string // the 128-bit SM4 key
+}
+
+// NewSealer derives a Sealer's keys from material (a secret, or a key
+// derived from one) with alg.KDF under labels, and seals with alg.Cipher.
+func NewSealer(material []byte, alg Algorithms, labels SealerLabels) (*Sealer, error) {
+	alg = alg.withDefaults()
+	if err := alg.Validate(); err != nil {
+		return nil, err
+	}
+	if labels.AES == "" || labels.SM4 == "" || labels.AES == labels.SM4 {
+		return nil, errors.New("sealer labels must be two different non-empty strings")
+	}
+	aesKey, err := alg.Derive(material, labels.AES, 32)
 	if err != nil {
 		return nil, err
 	}
-	if k.sm4, err = newGCM(sm4.NewCipher, sm4Key); err != nil {
+	// SM4 keys are 128 bits; its own label, never the AES key's bytes.
+	sm4Key, err := alg.Derive(material, labels.SM4, 16)
+	if err != nil {
 		return nil, err
 	}
-	k.seal = k.aes
-	if alg.Cipher == SM4GCM {
-		k.seal = k.sm4
+	s := &Sealer{mark: cipherMark(alg.Cipher)}
+	if s.aes, err = newGCM(aes.NewCipher, aesKey); err != nil {
+		return nil, err
 	}
-	return k, nil
+	if s.sm4, err = newGCM(sm4.NewCipher, sm4Key); err != nil {
+		return nil, err
+	}
+	s.seal = s.aes
+	if s.mark == markSM4GCM {
+		s.seal = s.sm4
+	}
+	return s, nil
+}
+
+// Seal appends marker | random nonce | ciphertext and tag of plain to dst.
+// The additional data is the marker followed by ad.
+func (s *Sealer) Seal(dst, plain, ad []byte) ([]byte, error) {
+	ns := s.seal.NonceSize()
+	out := append(dst, s.mark)
+	at := len(out)
+	out = append(out, make([]byte, ns)...)
+	nonce := out[at:]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("nonce: %w", err)
+	}
+	return s.seal.Seal(out, nonce, plain, markedAD(s.mark, ad)), nil
+}
+
+func markedAD(mark byte, ad []byte) []byte {
+	return append([]byte{mark}, ad...)
+}
+
+// Sealer.Open's errors, matched with errors.Is.
+var (
+	ErrSealedShort   = errors.New("sealed value too short")
+	ErrUnknownCipher = errors.New("unknown cipher marker")
+	ErrAuth          = errors.New("message authentication failed: another key, or altered")
+)
+
+// Open returns the plain text of a value Seal made with additional data
+// ad, under the cipher its marker names. Errors match ErrSealedShort,
+// ErrUnknownCipher or ErrAuth; none shows the value.
+func (s *Sealer) Open(sealed, ad []byte) ([]byte, error) {
+	if len(sealed) == 0 {
+		return nil, ErrSealedShort
+	}
+	var aead cipher.AEAD
+	switch sealed[0] {
+	case markAES256GCM:
+		aead = s.aes
+	case markSM4GCM:
+		aead = s.sm4
+	default:
+		return nil, fmt.Errorf("%w 0x%02x (this hpgate knows 0x%02x %s and 0x%02x %s)",
+			ErrUnknownCipher, sealed[0], markAES256GCM, AES256GCM, markSM4GCM, SM4GCM)
+	}
+	ns := 1 + aead.NonceSize()
+	if len(sealed) < ns+aead.Overhead() {
+		return nil, ErrSealedShort
+	}
+	out, err := aead.Open(nil, sealed[1:ns], sealed[ns:], markedAD(sealed[0], ad))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cipherName(sealed[0]), ErrAuth)
+	}
+	return out, nil
+}
+
+// OpenUnmarked opens a value sealed before markers existed: nonce |
+// ciphertext and tag, AES-256-GCM with additional data ad.
+func (s *Sealer) OpenUnmarked(sealed, ad []byte) ([]byte, error) {
+	ns := s.aes.NonceSize()
+	if len(sealed) < ns+s.aes.Overhead() {
+		return nil, ErrSealedShort
+	}
+	out, err := s.aes.Open(nil, sealed[:ns], sealed[ns:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", AES256GCM, ErrAuth)
+	}
+	return out, nil
 }
 
 // newGCM wraps a 128-bit block cipher in GCM (gmsm's SM4 block brings its
@@ -258,9 +389,10 @@ func (k *Key) ID() string { return k.id }
 // Algorithms returns the key's algorithms, defaults filled in.
 func (k *Key) Algorithms() Algorithms { return k.alg }
 
-// SealKey returns the 32-byte key that stores encrypting on their own
-// (checkpoint positions) derive their keys from. It is the AES-256-GCM
-// sealing key whatever the configured cipher.
+// SealKey returns the 32-byte key that stores sealing on their own
+// (checkpoint positions) derive their Sealer from (NewSealer with their
+// own labels). It is the DLQ's AES-256-GCM key whatever the configured
+// cipher, derived with the configured KDF.
 func (k *Key) SealKey() []byte { return k.sealKey }
 
 // LogValue never shows key material.
@@ -331,25 +463,25 @@ func cipherMark(name string) byte {
 	return markAES256GCM
 }
 
+// cipherName returns the name of a known marker.
+func cipherName(mark byte) string {
+	if mark == markSM4GCM {
+		return SM4GCM
+	}
+	return AES256GCM
+}
+
 // Seal encrypts plaintext under the key with its configured cipher and
 // returns base64(marker | nonce | ciphertext): the marker byte names the
 // cipher (0x01 AES-256-GCM, 0x02 SM4-GCM). The marker and the key id are
 // the additional data. The text stays plain base64, as the hp.dlq/v1
 // schema says of `raw`.
 func (k *Key) Seal(plaintext []byte) (string, error) {
-	ns := k.seal.NonceSize()
-	out := make([]byte, 1+ns, 1+ns+len(plaintext)+k.seal.Overhead())
-	out[0] = cipherMark(k.alg.Cipher)
-	nonce := out[1:]
-	if _, err := rand.Read(nonce); err != nil {
+	out, err := k.sealer.Seal(nil, plaintext, []byte(k.id))
+	if err != nil {
 		return "", err
 	}
-	out = k.seal.Seal(out, nonce, plaintext, k.aad(out[0]))
 	return base64.StdEncoding.EncodeToString(out), nil
-}
-
-func (k *Key) aad(mark byte) []byte {
-	return append([]byte{mark}, k.id...)
 }
 
 // Open reverses Seal, under whichever cipher the value's marker names; a
@@ -359,42 +491,22 @@ func (k *Key) Open(sealed string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealed value is not base64: %w", err)
 	}
-	var (
-		aead cipher.AEAD
-		name string
-		mark byte
-	)
-	if len(b) > 0 {
-		mark = b[0]
-	}
-	switch mark {
-	case markAES256GCM:
-		aead, name = k.aes, AES256GCM
-	case markSM4GCM:
-		aead, name = k.sm4, SM4GCM
-	}
-	if aead != nil && len(b) >= 1+aead.NonceSize()+aead.Overhead() {
-		ns := 1 + aead.NonceSize()
-		if out, err := aead.Open(nil, b[1:ns], b[ns:], k.aad(b[0])); err == nil {
-			return out, nil
-		}
+	out, err := k.sealer.Open(b, []byte(k.id))
+	if err == nil {
+		return out, nil
 	}
 	// Unmarked (pre-marker) AES-256-GCM: nonce | ciphertext, key id as
-	// additional data.
-	ns := k.aes.NonceSize()
-	if len(b) >= ns+k.aes.Overhead() {
-		if out, err := k.aes.Open(nil, b[:ns], b[ns:], []byte(k.id)); err == nil {
-			return out, nil
-		}
+	// additional data. GCM authentication tells the two readings apart.
+	if out, uerr := k.sealer.OpenUnmarked(b, []byte(k.id)); uerr == nil {
+		return out, nil
 	}
 	switch {
-	case len(b) < 1+ns+k.aes.Overhead():
-		return nil, errors.New("sealed value too short")
-	case aead == nil:
-		return nil, fmt.Errorf("sealed value has unknown cipher marker 0x%02x (this hpgate seals with 0x%02x %s or 0x%02x %s), or is an unmarked value not sealed under key %s",
-			mark, markAES256GCM, AES256GCM, markSM4GCM, SM4GCM, k.id)
+	case errors.Is(err, ErrUnknownCipher):
+		return nil, fmt.Errorf("sealed value has %w, or is an unmarked value not sealed under key %s", err, k.id)
+	case errors.Is(err, ErrSealedShort):
+		return nil, err
 	default:
-		return nil, fmt.Errorf("open sealed value (%s) under key %s: message authentication failed: another key, or altered", name, k.id)
+		return nil, fmt.Errorf("open sealed value under key %s: %w", k.id, err)
 	}
 }
 

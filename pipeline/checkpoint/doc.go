@@ -8,9 +8,12 @@
 // for other state (Bucket).
 //
 // Positions may hold personal data (a key column that is an ID number):
-// they are stored encrypted with AES-256-GCM under a key derived from the
-// deployment key, each value with a random nonce and the id of the key
-// that sealed it, and are never listed. What `checkpoint list` shows is
+// they are stored encrypted with pii's sealing under keys derived from the
+// deployment key, with the configured cipher (pii.cipher: AES-256-GCM or
+// SM4-GCM) and KDF (pii.kdf), each value with a random nonce, the marker
+// of its cipher and the id of the key that sealed it, and are never
+// listed. Values sealed under either cipher open, so a switch of pii.cipher
+// keeps existing checkpoints; values from before the option are AES. What `checkpoint list` shows is
 // the Display form the caller provides.
 //
 // The package knows nothing of sources, mappings or Kafka; the pipeline

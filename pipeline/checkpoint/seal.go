@@ -1,61 +1,64 @@
 package checkpoint
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/hpgate/hpgate/mappings/pii"
 )
 
-// KeySize is the size of the deployment key: AES-256.
+// KeySize is the size of the deployment key (pii.Key.SealKey).
 const KeySize = 32
 
-// sealVersion is the first byte of every sealed value.
-const sealVersion = 1
+// The first byte of every sealed value: its format. sealV1 values (written
+// before the cipher option) hold an AES-256-GCM nonce and ciphertext;
+// sealV2 values hold a pii.Sealer value, whose marker byte names its
+// cipher (AES-256-GCM or SM4-GCM). Both open; new values are sealV2.
+const (
+	sealV1 byte = 1
+	sealV2 byte = 2
+)
 
 // keyIDSize is the size of the key id that follows it. The key id is
-// derived from the key (HKDF), so it tells key generations apart without
-// saying anything about the key.
+// derived from the key, so it tells key generations apart without saying
+// anything about the key.
 const keyIDSize = 4
 
-// sealer encrypts values at rest with AES-256-GCM under a key derived from
-// the deployment key (HKDF-SHA256, its own info string: the deployment key
-// also keys the person-key HMAC and the DLQ, and each use gets its own key).
+// The labels of the keys the store derives from the deployment key: the
+// deployment key also keys the person-key HMAC and the DLQ, and each use
+// gets its own key. The AES and key-id labels predate the cipher option.
+var sealLabels = pii.SealerLabels{AES: "hpgate/state/aes-256-gcm/v1", SM4: "hpgate/state/sm4-gcm/v1"}
+
+const labelKeyID = "hpgate/state/key-id/v1"
+
+// sealer encrypts values at rest with pii's sealing (pii.Sealer: the
+// configured cipher, AES-256-GCM or SM4-GCM) under keys derived from the
+// deployment key with the configured KDF.
 //
-// A sealed value is: version (1 byte) | key id (4) | nonce (12) | ciphertext
-// and tag. The additional data binds it to its purpose and its place (a
-// checkpoint's name, a snapshot entry's mapping and key), so a value copied
-// elsewhere in the file fails to open.
+// A sealed value is: format (1 byte) | key id (4) | cipher marker (1) |
+// nonce (12) | ciphertext and tag; a format 1 value has no marker and is
+// AES-256-GCM. The additional data binds it to its format, key id, purpose
+// and place (a checkpoint's name, a snapshot entry's mapping and key), so a
+// value copied elsewhere in the file fails to open.
 type sealer struct {
-	aead  cipher.AEAD
+	pii   *pii.Sealer
 	keyID [keyIDSize]byte
 }
 
-func newSealer(key []byte) (*sealer, error) {
+func newSealer(key []byte, alg pii.Algorithms) (*sealer, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("deployment key is %d bytes, want %d", len(key), KeySize)
 	}
-	enc, err := hkdf.Key(sha256.New, key, nil, "hpgate/state/aes-256-gcm/v1", KeySize)
+	ps, err := pii.NewSealer(key, alg, sealLabels)
 	if err != nil {
 		return nil, err
 	}
-	id, err := hkdf.Key(sha256.New, key, nil, "hpgate/state/key-id/v1", keyIDSize)
+	id, err := alg.Derive(key, labelKeyID, keyIDSize)
 	if err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(enc)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	s := &sealer{aead: aead}
+	s := &sealer{pii: ps}
 	copy(s.keyID[:], id)
 	return s, nil
 }
@@ -67,31 +70,31 @@ const sealHeader = 1 + keyIDSize
 
 // seal appends the sealed plain to dst.
 func (s *sealer) seal(dst, plain []byte, context ...string) ([]byte, error) {
-	n := s.aead.NonceSize()
-	out := append(dst, sealVersion)
+	out := append(dst, sealV2)
 	out = append(out, s.keyID[:]...)
-	nonceAt := len(out)
-	out = append(out, make([]byte, n)...)
-	nonce := out[nonceAt : nonceAt+n]
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("nonce: %w", err)
-	}
-	return s.aead.Seal(out, nonce, plain, s.aad(out[nonceAt-sealHeader:nonceAt], context)), nil
+	return s.pii.Seal(out, plain, s.aad(out[len(dst):], context))
 }
 
 // open returns the plain text of a sealed value.
 func (s *sealer) open(sealed []byte, context ...string) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < sealHeader+n+s.aead.Overhead() || sealed[0] != sealVersion {
+	if len(sealed) < sealHeader || (sealed[0] != sealV1 && sealed[0] != sealV2) {
 		return nil, fmt.Errorf("%w: sealed value malformed", ErrCorrupt)
 	}
 	if id := sealed[1:sealHeader]; string(id) != string(s.keyID[:]) {
 		return nil, &KeyMismatchError{Sealed: hex.EncodeToString(id), Configured: s.KeyID()}
 	}
-	nonce := sealed[sealHeader : sealHeader+n]
-	plain, err := s.aead.Open(nil, nonce, sealed[sealHeader+n:], s.aad(sealed[:sealHeader], context))
+	aad := s.aad(sealed[:sealHeader], context)
+	var (
+		plain []byte
+		err   error
+	)
+	if sealed[0] == sealV1 {
+		plain, err = s.pii.OpenUnmarked(sealed[sealHeader:], aad)
+	} else {
+		plain, err = s.pii.Open(sealed[sealHeader:], aad)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: authentication failed", ErrCorrupt)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return plain, nil
 }
@@ -107,7 +110,7 @@ func (s *sealer) aad(header []byte, context []string) []byte {
 
 // sealedKeyID returns the hex key id of a sealed value, or "".
 func sealedKeyID(sealed []byte) string {
-	if len(sealed) < sealHeader || sealed[0] != sealVersion {
+	if len(sealed) < sealHeader || (sealed[0] != sealV1 && sealed[0] != sealV2) {
 		return ""
 	}
 	return hex.EncodeToString(sealed[1:sealHeader])

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/mappings/pii"
 )
 
 // FileName is the store's file inside the state directory.
@@ -42,6 +43,12 @@ type Options struct {
 	// the state directory before failing with ErrLocked. The default is
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
+	// Algorithms are the deployment's pii algorithms (config pii.cipher
+	// and pii.kdf; pii.Key.Algorithms): new values are sealed with
+	// Algorithms.Cipher, values sealed under either cipher open, and the
+	// store's keys are derived with Algorithms.KDF. The zero value is
+	// AES-256-GCM and HKDF-SHA256.
+	Algorithms pii.Algorithms
 }
 
 // Store is hpgate's local state: the checkpoint of each mapping, the
@@ -57,12 +64,12 @@ type Store struct {
 	now  func() time.Time
 }
 
-// Open opens (or creates) dir/state.db. key is the 32-byte deployment key;
-// positions and other personal data are stored sealed under a key derived
-// from it. If another process has the store open, Open fails after
+// Open opens (or creates) dir/state.db. key is the 32-byte deployment key
+// (pii.Key.SealKey); positions and other personal data are stored sealed
+// under keys derived from it, with opts.Algorithms' cipher. If another process has the store open, Open fails after
 // opts.LockTimeout with an error wrapping ErrLocked.
 func Open(dir string, key []byte, opts Options) (*Store, error) {
-	seal, err := newSealer(key)
+	seal, err := newSealer(key, opts.Algorithms)
 	if err != nil {
 		return nil, fmt.Errorf("open state store: %w", err)
 	}

@@ -94,7 +94,11 @@ type PII struct {
 	HMAC string `yaml:"hmac"`
 	// Cipher seals DLQ raw rows and other personal data at rest:
 	// aes-256-gcm (default) or sm4-gcm. Values sealed under either open.
+	// Checkpoint positions follow it too.
 	Cipher string `yaml:"cipher"`
+	// KDF derives every key from the secret: hkdf-sha256 (default) or
+	// hkdf-sm3. Changing it changes every key: a re-key, with a new key_id.
+	KDF string `yaml:"kdf"`
 }
 
 // HTTP configures the listener for /metrics, /healthz, /readyz, /status.
