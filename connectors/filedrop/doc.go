@@ -18,10 +18,12 @@
 //     (a roster has no change timestamp per row, so mappings use it as
 //     their cursor timestamp).
 //
-// XLSX files are streamed row by row (excelize's row iterator): a sheet of
-// 100,000 rows is never held whole. Cells are read as Excel displays them;
-// dates in Excel's built-in formats come out as 2006-01-02 (15:04:05),
-// other date formats as displayed. CSV files are UTF-8 (with or without a
+// XLSX files are streamed row by row (the worksheet XML read token by
+// token, xlsxsheet.go): a sheet of 100,000 rows is never held whole, only
+// its shared strings. Cells are read as Excel displays them (as excelize
+// shows them); dates in Excel's built-in formats come out as 2006-01-02
+// (15:04:05), other date and number formats as displayed, formatted by
+// excelize; dates are right in the 1904 date system too. CSV files are UTF-8 (with or without a
 // byte order mark) or GBK/GB18030, declared per source or per mapping
 // (`files:`), or detected: a UTF-8 byte order mark always wins, `auto`
 // takes UTF-8 when the first 64 KiB are valid UTF-8 and GBK otherwise. A

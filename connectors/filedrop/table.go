@@ -13,8 +13,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/hpgate/hpgate/mappings/normalize"
 )
 
@@ -246,70 +244,64 @@ const (
 )
 
 type xlsxTable struct {
-	f     *excelize.File
-	rows  *excelize.Rows
+	book  *xlsxBook
+	rows  *sheetReader
 	sheet string
 	hdr   []string
-	row   int
+	row   int      // the sheet row last read
+	ahead []string // a data row read while looking for the header row
 }
 
 func openXLSX(path string, o Options) (table, error) {
-	f, err := excelize.OpenFile(path, excelize.Options{
-		// Dates in Excel's built-in formats (serial numbers underneath)
-		// come out as ISO text, which the mapper reads without doubt.
-		// The [$-409] locale tag changes nothing in digits-only patterns,
-		// but lets excelize find the language by its id: without a tag it
-		// searches every language it knows for each date cell, a third of
-		// the time an XLSX roster took to read.
-		ShortDatePattern: xlsxShortDate,
-		LongDatePattern:  xlsxShortDate,
-		LongTimePattern:  xlsxLongTime,
-	})
+	book, err := openXLSXBook(path)
 	if err != nil {
 		return nil, fileErrorf("not a readable XLSX workbook: %v", err)
 	}
-	sheets := f.GetSheetList()
-	sheet := ""
+	sheets := book.sheets
+	idx := -1
 	switch {
 	case o.Sheet == "" && len(sheets) > 0:
-		sheet = sheets[0]
+		idx = 0
 	case o.Sheet != "":
-		for _, s := range sheets {
+		for i, s := range sheets {
 			if s == o.Sheet {
-				sheet = s
+				idx = i
 			}
 		}
-		if n, err := strconv.Atoi(o.Sheet); sheet == "" && err == nil && n >= 1 && n <= len(sheets) {
-			sheet = sheets[n-1]
+		if n, err := strconv.Atoi(o.Sheet); idx < 0 && err == nil && n >= 1 && n <= len(sheets) {
+			idx = n - 1
 		}
 	}
-	if sheet == "" {
-		f.Close()
+	if idx < 0 {
+		book.close()
 		return nil, fileErrorf("the workbook has no sheet %q (it has %d sheets: %s)", o.Sheet, len(sheets), strings.Join(sheets, ", "))
 	}
-	rows, err := f.Rows(sheet)
+	sheet := sheets[idx]
+	rows, err := book.openSheet(idx)
 	if err != nil {
-		f.Close()
+		book.close()
 		return nil, fileErrorf("read sheet %q: %v", sheet, err)
 	}
-	t := &xlsxTable{f: f, rows: rows, sheet: sheet}
+	t := &xlsxTable{book: book, rows: rows, sheet: sheet}
 	for t.row < o.HeaderRow {
-		if !rows.Next() {
-			err := rows.Error()
+		cells, n, err := rows.next()
+		if err == io.EOF {
 			t.close()
-			if err != nil {
-				return nil, fileErrorf("read sheet %q: %v", sheet, err)
-			}
 			return nil, fileErrorf("sheet %q has %d rows, fewer than header_row %d", sheet, t.row, o.HeaderRow)
 		}
-		t.row++
-		cells, err := rows.Columns()
-		if err != nil {
+		var ce *cellError
+		if err != nil && !(errors.As(err, &ce) && n != o.HeaderRow) {
 			t.close()
-			return nil, fileErrorf("read sheet %q row %d: %v", sheet, t.row, err)
+			return nil, fileErrorf("read sheet %q row %d: %v", sheet, n, err)
 		}
-		if t.row == o.HeaderRow {
+		t.row = n
+		switch {
+		case n == o.HeaderRow:
 			t.hdr = append([]string(nil), cells...)
+		case n > o.HeaderRow && err == nil:
+			// The header row is empty (not in the sheet): this row is
+			// the first data row.
+			t.ahead = append([]string(nil), cells...)
 		}
 	}
 	return t, nil
@@ -318,24 +310,32 @@ func openXLSX(path string, o Options) (table, error) {
 func (t *xlsxTable) header() []string { return t.hdr }
 
 func (t *xlsxTable) next() ([]string, int, error) {
-	for t.rows.Next() {
-		t.row++
-		cells, err := t.rows.Columns()
-		if err != nil {
-			if t.rows.Error() != nil {
-				break // the sheet cannot be read on: reported below
-			}
-			return nil, t.row, &badRow{msg: fmt.Sprintf("sheet %q row %d cannot be read: %v", t.sheet, t.row, err)}
+	if t.ahead != nil {
+		cells := t.ahead
+		t.ahead = nil
+		if !blank(cells) {
+			return cells, t.row, nil
 		}
+	}
+	for {
+		cells, n, err := t.rows.next()
+		if err == io.EOF {
+			return nil, 0, io.EOF
+		}
+		var ce *cellError
+		if errors.As(err, &ce) {
+			t.row = n
+			return nil, n, &badRow{msg: fmt.Sprintf("sheet %q row %d cannot be read: %v", t.sheet, n, ce.err)}
+		}
+		if err != nil {
+			return nil, t.row, fileErrorf("read sheet %q: %v", t.sheet, err)
+		}
+		t.row = n
 		if blank(cells) {
 			continue
 		}
-		return cells, t.row, nil
+		return cells, n, nil
 	}
-	if err := t.rows.Error(); err != nil {
-		return nil, t.row, fileErrorf("read sheet %q: %v", t.sheet, err)
-	}
-	return nil, 0, io.EOF
 }
 
 func (t *xlsxTable) value(cell string) (any, bool) {
@@ -348,8 +348,8 @@ func (t *xlsxTable) value(cell string) (any, bool) {
 func (t *xlsxTable) describe() (string, string, string) { return "xlsx", EncodingUTF8, t.sheet }
 
 func (t *xlsxTable) close() error {
-	err := t.rows.Close()
-	if e := t.f.Close(); err == nil {
+	err := t.rows.close()
+	if e := t.book.close(); err == nil {
 		err = e
 	}
 	return err
