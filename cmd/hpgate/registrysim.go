@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hpgate/hpgate/connectors/registry/registrysim"
+	"github.com/hpgate/hpgate/connectors/secretsource"
 )
 
 func registrySimCmd() *cobra.Command {
@@ -43,9 +42,10 @@ It runs until interrupted.`,
 			opts := registrysim.Options{County: county, Persons: persons, Seed: seed, AppKey: appKey}
 			secretFrom := "the simulator's default secret " + registrysim.DefaultSecret
 			if secretEnv != "" {
-				v := strings.TrimSpace(os.Getenv(secretEnv))
-				if v == "" {
-					return fmt.Errorf("--secret-env: environment variable %s is unset or empty", secretEnv)
+				// Read as the registry source reads secret_env.
+				v, err := secretsource.Read("--secret-env", secretEnv, "", "", secretsource.Options{})
+				if err != nil {
+					return err
 				}
 				opts.Secret, secretFrom = []byte(v), "$"+secretEnv
 			}

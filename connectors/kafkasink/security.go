@@ -14,6 +14,8 @@ import (
 
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
+
+	"github.com/hpgate/hpgate/connectors/secretsource"
 )
 
 // secret holds a password read from the environment or a file. It never
@@ -44,25 +46,13 @@ func (s secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 // resolvePassword reads the SASL password from its environment variable or
 // file. Errors name the variable or the file, never the value.
 func resolvePassword(c SASLConfig) (secret, error) {
-	var v string
-	switch {
-	case c.PasswordEnv != "":
-		val, ok := os.LookupEnv(c.PasswordEnv)
-		if !ok {
-			return secret{}, fmt.Errorf("sasl.password_env: environment variable %s is not set", c.PasswordEnv)
-		}
-		v = val
-	case c.PasswordFile != "":
-		b, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
-			// The *PathError names the file only.
-			return secret{}, fmt.Errorf("sasl.password_file: %w", err)
-		}
-		v = strings.TrimRight(string(b), "\r\n")
+	v, err := secretsource.Read("sasl.password_env", c.PasswordEnv, "sasl.password_file", c.PasswordFile,
+		secretsource.Options{Trim: secretsource.TrimNewline})
+	if err != nil {
+		return secret{}, err
 	}
-	if v == "" {
-		return secret{}, errors.New("sasl: the password is empty")
-	}
+	// SASL PLAIN separates its fields with NUL and SCRAM forbids control
+	// characters; a CR or tab inside is a mistake of the file anyway.
 	if strings.ContainsFunc(v, unicode.IsControl) {
 		return secret{}, errors.New("sasl: the password holds a control character")
 	}

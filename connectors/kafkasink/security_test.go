@@ -57,6 +57,10 @@ func TestResolvePassword(t *testing.T) {
 	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	tab := filepath.Join(dir, "tab")
+	if err := os.WriteFile(tab, []byte("from\tfile\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("HPGATE_TEST_KAFKA_PW", "from-env")
 	t.Setenv("HPGATE_TEST_KAFKA_EMPTY", "")
 
@@ -69,7 +73,9 @@ func TestResolvePassword(t *testing.T) {
 		{name: "env", cfg: SASLConfig{PasswordEnv: "HPGATE_TEST_KAFKA_PW"}, want: "from-env"},
 		{name: "file without final newline", cfg: SASLConfig{PasswordFile: file}, want: "from-file"},
 		{name: "unset env", cfg: SASLConfig{PasswordEnv: "HPGATE_TEST_KAFKA_UNSET"}, wantErr: "HPGATE_TEST_KAFKA_UNSET is not set"},
-		{name: "empty env", cfg: SASLConfig{PasswordEnv: "HPGATE_TEST_KAFKA_EMPTY"}, wantErr: "password is empty"},
+		{name: "empty env", cfg: SASLConfig{PasswordEnv: "HPGATE_TEST_KAFKA_EMPTY"}, wantErr: "sasl.password_env: environment variable HPGATE_TEST_KAFKA_EMPTY is empty"},
+		{name: "both", cfg: SASLConfig{PasswordEnv: "HPGATE_TEST_KAFKA_PW", PasswordFile: file}, wantErr: "not both"},
+		{name: "control character", cfg: SASLConfig{PasswordFile: tab}, wantErr: "control character"},
 		{name: "missing file", cfg: SASLConfig{PasswordFile: filepath.Join(dir, "nope")}, wantErr: "sasl.password_file"},
 	}
 	for _, tc := range tests {
@@ -78,6 +84,9 @@ func TestResolvePassword(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "from") {
+					t.Fatalf("err %q shows the password", err)
 				}
 				return
 			}

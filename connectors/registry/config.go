@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/connectors/secretsource"
 	"github.com/hpgate/hpgate/connectors/sqlsource"
 )
 
@@ -288,27 +288,15 @@ func (fc FileConfig) resolve() (Config, []error) {
 // environment variable named by *_env or the file named by *_file, exactly
 // one of them, trimmed. Errors name the variable or file, never the value.
 func readSecret(env, file string) (Secret, error) {
-	switch {
-	case env != "" && file != "":
-		return Secret{}, fieldErr("secret_env", "set secret_env or secret_file, not both")
-	case env != "":
-		v := strings.TrimSpace(os.Getenv(env))
-		if v == "" {
-			return Secret{}, fieldErr("secret_env", "environment variable %s is unset or empty", env)
+	v, err := secretsource.Read("secret_env", env, "secret_file", file, secretsource.Options{})
+	if err != nil {
+		// sqlsource's FieldError, placed at the key like every other.
+		if se, ok := errors.AsType[*secretsource.Error](err); ok {
+			err = &sqlsource.FieldError{Key: se.Key, Err: se.Err}
 		}
-		return NewSecret([]byte(v)), nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return Secret{}, &sqlsource.FieldError{Key: "secret_file", Err: err}
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return Secret{}, fieldErr("secret_file", "%s is empty", file)
-		}
-		return NewSecret([]byte(v)), nil
+		return Secret{}, err
 	}
-	return Secret{}, fieldErr("secret_env", "set secret_env or secret_file: secrets are never written in the config")
+	return NewSecret([]byte(v)), nil
 }
 
 // Driver is the driver name of the registry source (`driver: registry`).

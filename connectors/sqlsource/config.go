@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	go_ora "github.com/sijms/go-ora/v2"
 
 	"github.com/hpgate/hpgate/connectors"
+	"github.com/hpgate/hpgate/connectors/secretsource"
 )
 
 // Defaults of Config.
@@ -101,6 +101,14 @@ func (e *FieldError) Unwrap() error { return e.Err }
 
 func fieldErr(key, format string, args ...any) error {
 	return &FieldError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// secretErr turns a secretsource error into a FieldError at the same key.
+func secretErr(err error) error {
+	if se, ok := errors.AsType[*secretsource.Error](err); ok {
+		return &FieldError{Key: se.Key, Err: se.Err}
+	}
+	return err
 }
 
 // withDefaults returns c with its zero fields set to their defaults.
@@ -335,25 +343,12 @@ func (fc FileConfig) resolve(driver string) (Config, []error) {
 		dsn, more := fc.buildDSN(driver)
 		errs = append(errs, more...)
 		cfg.DSN = dsn
-	case fc.DSNEnv != "" && fc.DSNFile != "":
-		errs = append(errs, fieldErr("dsn_env", "set dsn_env or dsn_file, not both"))
-	case fc.DSNEnv != "":
-		v := strings.TrimSpace(os.Getenv(fc.DSNEnv))
-		if v == "" {
-			errs = append(errs, fieldErr("dsn_env", "environment variable %s is unset or empty", fc.DSNEnv))
-		}
-		cfg.DSN = DSN(v)
-	case fc.DSNFile != "":
-		b, err := os.ReadFile(fc.DSNFile)
-		if err != nil {
-			errs = append(errs, &FieldError{Key: "dsn_file", Err: err})
-		} else if v := strings.TrimSpace(string(b)); v == "" {
-			errs = append(errs, fieldErr("dsn_file", "%s is empty", fc.DSNFile))
-		} else {
-			cfg.DSN = DSN(v)
-		}
 	default:
-		errs = append(errs, fieldErr("dsn_env", "set dsn_env or dsn_file: secrets are never written in the config"))
+		dsn, err := secretsource.Read("dsn_env", fc.DSNEnv, "dsn_file", fc.DSNFile, secretsource.Options{})
+		if err != nil {
+			errs = append(errs, secretErr(err))
+		}
+		cfg.DSN = DSN(dsn)
 	}
 	return cfg, errs
 }
@@ -382,23 +377,10 @@ func (fc FileConfig) buildDSN(driver string) (DSN, []error) {
 	case driver == "sqlserver" && fc.Service != "":
 		errs = append(errs, fieldErr("service", "sqlserver sources name a database, not a service"))
 	}
-	var password string
-	switch {
-	case fc.PasswordEnv != "" && fc.PasswordFile != "":
-		errs = append(errs, fieldErr("password_env", "set password_env or password_file, not both"))
-	case fc.PasswordEnv != "":
-		if password = os.Getenv(fc.PasswordEnv); password == "" {
-			errs = append(errs, fieldErr("password_env", "environment variable %s is unset or empty", fc.PasswordEnv))
-		}
-	case fc.PasswordFile != "":
-		b, err := os.ReadFile(fc.PasswordFile)
-		if err != nil {
-			errs = append(errs, &FieldError{Key: "password_file", Err: err})
-		} else if password = strings.TrimRight(string(b), "\r\n"); password == "" {
-			errs = append(errs, fieldErr("password_file", "%s is empty", fc.PasswordFile))
-		}
-	default:
-		errs = append(errs, fieldErr("password_env", "set password_env or password_file: secrets are never written in the config"))
+	password, err := secretsource.Read("password_env", fc.PasswordEnv, "password_file", fc.PasswordFile,
+		secretsource.Options{Trim: secretsource.TrimNewline})
+	if err != nil {
+		errs = append(errs, secretErr(err))
 	}
 	if len(errs) > 0 {
 		return "", errs

@@ -228,7 +228,7 @@ poll_interval: 15s
 		{name: "sqlite", driver: "sqlite", block: "dsn_env: HPGATE_TEST_HIS_DSN\nsettle_delay: 0s\n"},
 		{name: "unknown key", driver: "mysql", block: "dsn_env: HPGATE_TEST_HIS_DSN\ndsn: x\n", wantErr: []string{"dsn"}},
 		{name: "no secret", driver: "mysql", block: "time_zone: '+08:00'\n", wantErr: []string{"dsn_env: set dsn_env or dsn_file"}},
-		{name: "empty env", driver: "mysql", block: "dsn_env: HPGATE_TEST_UNSET_DSN\ntime_zone: Asia/Shanghai\n", wantErr: []string{"HPGATE_TEST_UNSET_DSN is unset", "time_zone:"}},
+		{name: "empty env", driver: "mysql", block: "dsn_env: HPGATE_TEST_UNSET_DSN\ntime_zone: Asia/Shanghai\n", wantErr: []string{"dsn_env: environment variable HPGATE_TEST_UNSET_DSN is not set", "time_zone:"}},
 		{name: "both secrets", driver: "mysql", block: "dsn_env: HPGATE_TEST_HIS_DSN\ndsn_file: /x\n", wantErr: []string{"not both"}},
 		{name: "negative delay", driver: "mysql", block: "dsn_env: HPGATE_TEST_HIS_DSN\nsettle_delay: -1s\n", wantErr: []string{"settle_delay"}},
 		{name: "other driver's block", driver: "sqlite", block: "driver: mysql\ndsn_env: HPGATE_TEST_HIS_DSN\n", wantErr: []string{"driver:"}},

@@ -32,12 +32,13 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
-	"os"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/sm4"
+
+	"github.com/hpgate/hpgate/connectors/secretsource"
 )
 
 // MinSecret is the shortest deployment secret accepted, in bytes.
@@ -349,26 +350,12 @@ func LoadKeyWith(id, env, file string, alg Algorithms) (*Key, error) {
 // (one of them), as hex or base64 text. Errors name the variable or file,
 // never the secret.
 func LoadSecret(env, file string) ([]byte, error) {
-	var raw string
-	switch {
-	case env != "" && file != "":
-		return nil, errors.New("set only one of key_env and key_file")
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || strings.TrimSpace(v) == "" {
-			return nil, fmt.Errorf("environment variable %s is not set", env)
-		}
-		raw = v
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("read key file: %w", err)
-		}
-		raw = string(b)
-	default:
-		return nil, errors.New("no pseudonymisation key: set key_env or key_file")
+	raw, err := secretsource.Read("key_env", env, "key_file", file,
+		secretsource.Options{Missing: "no pseudonymisation key: set key_env or key_file"})
+	if err != nil {
+		return nil, err
 	}
-	return decodeSecret(strings.TrimSpace(raw))
+	return decodeSecret(raw)
 }
 
 func decodeSecret(s string) ([]byte, error) {

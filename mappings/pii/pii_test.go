@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -112,5 +114,38 @@ func TestLoadKey(t *testing.T) {
 	}
 	if _, err := LoadKey("k1", "HPGATE_UNSET_VARIABLE", ""); err == nil || !strings.Contains(err.Error(), "HPGATE_UNSET_VARIABLE") {
 		t.Fatalf("unset env: %v", err)
+	}
+}
+
+// TestLoadSecretFile: a key file is trimmed (editors add a newline), an
+// empty one and a key given twice are errors naming the keys, and no
+// error shows the secret.
+func TestLoadSecretFile(t *testing.T) {
+	secret := bytes.Repeat([]byte{7}, 32)
+	text := hex.EncodeToString(secret)
+	dir := t.TempDir()
+	keyFile, empty := filepath.Join(dir, "key"), filepath.Join(dir, "empty")
+	if err := os.WriteFile(keyFile, []byte("  "+text+"\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadSecret("", keyFile); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("LoadSecret(key file) = %x, %v", got, err)
+	}
+	t.Setenv("HPGATE_TEST_KEY", text)
+	for _, tc := range []struct{ env, file, want string }{
+		{"", empty, "key_file: file " + empty + " is empty"},
+		{"HPGATE_TEST_KEY", keyFile, "key_env: set key_env or key_file, not both"},
+		{"", "", "key_env: no pseudonymisation key: set key_env or key_file"},
+	} {
+		_, err := LoadSecret(tc.env, tc.file)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("LoadSecret(%q, %q): %v, want %q", tc.env, tc.file, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), text) {
+			t.Errorf("error %q shows the secret", err)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hpgate/hpgate/connectors/kafkasink"
+	"github.com/hpgate/hpgate/connectors/secretsource"
 	"github.com/hpgate/hpgate/mappings/pii"
 	"github.com/hpgate/hpgate/mappings/yamlfile"
 )
@@ -125,24 +126,12 @@ type ServerTLS struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
-// Password resolves the basic-auth password; errors name the variable or
-// file, never the secret.
+// Password resolves the basic-auth password: a variable's value as it is,
+// a file's less its trailing line end; unset, empty or both is an error.
+// Errors name the variable or file, never the secret.
 func (b *BasicAuth) Password() (string, error) {
-	switch {
-	case b.PasswordEnv != "":
-		v := strings.TrimSpace(os.Getenv(b.PasswordEnv))
-		if v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", b.PasswordEnv)
-		}
-		return v, nil
-	case b.PasswordFile != "":
-		v, err := os.ReadFile(b.PasswordFile)
-		if err != nil {
-			return "", fmt.Errorf("basic auth password file: %w", err)
-		}
-		return strings.TrimSpace(string(v)), nil
-	}
-	return "", errors.New("basic_auth needs password_env or password_file")
+	return secretsource.Read("http.basic_auth.password_env", b.PasswordEnv, "http.basic_auth.password_file", b.PasswordFile,
+		secretsource.Options{Trim: secretsource.TrimNewline})
 }
 
 // Audit configures the periodic source-to-Kafka audit the daemon runs

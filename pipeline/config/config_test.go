@@ -132,6 +132,27 @@ func TestHTTPSecurityOptions(t *testing.T) {
 	if pw, err := c.HTTP.BasicAuth.Password(); err != nil || pw != "s3cret" {
 		t.Errorf("password %q, %v", pw, err)
 	}
+	// A password is kept as given: spaces too; a file loses only its
+	// line end; an empty one is an error naming the file, not a blank
+	// password.
+	t.Setenv("HPGATE_TEST_HTTP_PASSWORD", " s3cret ")
+	if pw, err := c.HTTP.BasicAuth.Password(); err != nil || pw != " s3cret " {
+		t.Errorf("password %q, %v", pw, err)
+	}
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	for content, want := range map[string]string{"s3cret\r\n": "s3cret", "": "http.basic_auth.password_file: file " + pwFile + " is empty"} {
+		if err := os.WriteFile(pwFile, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pw, err := (&BasicAuth{Username: "ops", PasswordFile: pwFile}).Password()
+		got := pw
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("password file %q: got %q, want %q", content, got, want)
+		}
+	}
 }
 
 func TestAuditOptions(t *testing.T) {

@@ -470,7 +470,7 @@ func TestWritebackSASL(t *testing.T) {
 	// A password that cannot be resolved stops the run before dialling.
 	t.Setenv("HPGATE_TEST_KAFKA_PASSWORD", "")
 	err = w.Run(context.Background(), e.kc, "wb-sasl")
-	if err == nil || !strings.Contains(err.Error(), "password is empty") {
+	if err == nil || !strings.Contains(err.Error(), "environment variable HPGATE_TEST_KAFKA_PASSWORD is empty") {
 		t.Errorf("empty password variable: err = %v", err)
 	}
 }
