@@ -248,8 +248,12 @@ func (d *daemon) listen() (*monitoring.Server, error) {
 func secureHTTP(cfg *config.Config, h *monitoring.Handlers) error {
 	if b := cfg.HTTP.BasicAuth; b != nil {
 		h.User = b.Username
+		// Files named in the config are relative to it, as the TLS files
+		// and the key file are.
+		ba := *b
+		ba.PasswordFile = cfg.Resolve(b.PasswordFile)
 		var err error
-		if h.Password, err = b.Password(); err != nil {
+		if h.Password, err = ba.Password(); err != nil {
 			return fmt.Errorf("http basic auth: %w", err)
 		}
 	}
