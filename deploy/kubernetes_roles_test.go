@@ -14,7 +14,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -97,36 +96,8 @@ func checkRoleWorkload(t *testing.T, b *bundle, d *appsv1.Deployment, role strin
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	probePort := ""
-	for _, pr := range []struct {
-		name  string
-		probe *corev1.Probe
-		path  string
-		must  bool
-	}{
-		{"livenessProbe", c.LivenessProbe, "/healthz", true},
-		{"readinessProbe", c.ReadinessProbe, "/readyz", true},
-		{"startupProbe", c.StartupProbe, "/healthz", false},
-	} {
-		if pr.probe == nil {
-			if pr.must {
-				t.Errorf("no %s", pr.name)
-			}
-			continue
-		}
-		g := pr.probe.HTTPGet
-		if g == nil || g.Path != pr.path {
-			t.Errorf("%s: want an httpGet on %s", pr.name, pr.path)
-			continue
-		}
-		if _, ok := ports[g.Port.StrVal]; g.Port.Type != intstr.String || !ok {
-			t.Errorf("%s port %s: want a container port by name (%v)", pr.name, g.Port.String(), ports)
-		}
-		if probePort != "" && g.Port.StrVal != probePort {
-			t.Errorf("%s port %s differs from the other probes' %s", pr.name, g.Port.StrVal, probePort)
-		}
-		probePort = g.Port.StrVal
-	}
+	probePort := checkProbes(t, c, func(port string) bool { _, ok := ports[port]; return ok },
+		fmt.Sprintf("a container port by name (%v)", ports))
 	// Its own Service, budget and scrape config (checkExposure), and the
 	// budget keeps one identity pod consuming through a drain.
 	checkExposure(t, b, d.Name, podLabels, c, probePort)

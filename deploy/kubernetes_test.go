@@ -755,39 +755,8 @@ func checkBundle(t *testing.T, b *bundle, complete bool) {
 	servicePorts := servicePortTargets(t, svc, c)
 
 	// Probes: on the port the Service names, at /healthz and /readyz.
-	probePort := ""
-	for _, pr := range []struct {
-		name  string
-		probe *corev1.Probe
-		path  string
-		must  bool
-	}{
-		{"livenessProbe", c.LivenessProbe, "/healthz", true},
-		{"readinessProbe", c.ReadinessProbe, "/readyz", true},
-		{"startupProbe", c.StartupProbe, "/healthz", false},
-	} {
-		if pr.probe == nil {
-			if pr.must {
-				t.Errorf("container %s has no %s", c.Name, pr.name)
-			}
-			continue
-		}
-		g := pr.probe.HTTPGet
-		if g == nil {
-			t.Errorf("%s: want an httpGet on %s", pr.name, pr.path)
-			continue
-		}
-		if g.Path != pr.path {
-			t.Errorf("%s path %s, want %s", pr.name, g.Path, pr.path)
-		}
-		if g.Port.Type != intstr.String || !slices.Contains(mapValues(servicePorts), g.Port.StrVal) {
-			t.Errorf("%s port %s: want a port by name that the Service %s targets (%v)", pr.name, g.Port.String(), svc.Name, servicePorts)
-		}
-		if probePort != "" && g.Port.StrVal != probePort {
-			t.Errorf("%s port %s differs from the other probes' %s", pr.name, g.Port.StrVal, probePort)
-		}
-		probePort = g.Port.StrVal
-	}
+	probePort := checkProbes(t, c, func(port string) bool { return slices.Contains(mapValues(servicePorts), port) },
+		fmt.Sprintf("a port by name that the Service %s targets (%v)", svc.Name, servicePorts))
 
 	checkPodSecurity(t, ps, c)
 	checkResources(t, c)
@@ -1508,4 +1477,46 @@ func TestQuantitiesParse(t *testing.T) {
 	if q := resource.MustParse("256Mi"); q.Value() != 256<<20 {
 		t.Errorf("256Mi = %d", q.Value())
 	}
+}
+
+// checkProbes checks c's liveness and readiness probes (and its startup
+// probe, if any): an httpGet on /healthz (/readyz for readiness), all on
+// one port given by name that portOK accepts (want describes it). It
+// returns that port's name.
+func checkProbes(t *testing.T, c *corev1.Container, portOK func(name string) bool, want string) string {
+	t.Helper()
+	probePort := ""
+	for _, pr := range []struct {
+		name  string
+		probe *corev1.Probe
+		path  string
+		must  bool
+	}{
+		{"livenessProbe", c.LivenessProbe, "/healthz", true},
+		{"readinessProbe", c.ReadinessProbe, "/readyz", true},
+		{"startupProbe", c.StartupProbe, "/healthz", false},
+	} {
+		if pr.probe == nil {
+			if pr.must {
+				t.Errorf("container %s has no %s", c.Name, pr.name)
+			}
+			continue
+		}
+		g := pr.probe.HTTPGet
+		if g == nil {
+			t.Errorf("%s: want an httpGet on %s", pr.name, pr.path)
+			continue
+		}
+		if g.Path != pr.path {
+			t.Errorf("%s path %s, want %s", pr.name, g.Path, pr.path)
+		}
+		if g.Port.Type != intstr.String || !portOK(g.Port.StrVal) {
+			t.Errorf("%s port %s: want %s", pr.name, g.Port.String(), want)
+		}
+		if probePort != "" && g.Port.StrVal != probePort {
+			t.Errorf("%s port %s differs from the other probes' %s", pr.name, g.Port.StrVal, probePort)
+		}
+		probePort = g.Port.StrVal
+	}
+	return probePort
 }
