@@ -171,21 +171,9 @@ func (p *identityProc) run(ctx context.Context) error {
 				return err
 			},
 		}
-		// The config's http.basic_auth and http.tls, as for run and
-		// writeback: /metrics protected, the probes open.
-		if err := secureHTTP(p.cfg, &h); err != nil {
+		if err := serveHTTP(ctx, &wg, p.cfg, p.listen, h, p.log); err != nil {
 			return err
 		}
-		srv, err := monitoring.Listen(p.listen, h, p.log.With("component", "http"))
-		if err != nil {
-			return fmt.Errorf("http listener: %w", err)
-		}
-		p.log.Info("http listening", "addr", srv.Addr())
-		wg.Go(func() {
-			if err := srv.Serve(ctx); err != nil {
-				p.log.Error("http server failed", "err", err)
-			}
-		})
 	}
 	// Ready for systemd once loaded, with the state store open and the
 	// listener up: before waiting for a broker (/readyz says why not).

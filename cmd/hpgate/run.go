@@ -188,16 +188,13 @@ func (d *daemon) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if d.cfg.HTTP.Listen != "" {
-		srv, err := d.listen()
+		h, err := d.handlers()
 		if err != nil {
 			return err
 		}
-		log.Info("http listening", "addr", srv.Addr())
-		wg.Go(func() {
-			if err := srv.Serve(ctx); err != nil {
-				log.Error("http server failed", "err", err)
-			}
-		})
+		if err := serveHTTP(ctx, &wg, d.cfg, d.cfg.HTTP.Listen, h, log); err != nil {
+			return err
+		}
 	}
 	wg.Go(func() { watchdog(ctx, log) })
 	notifyReady(log)
@@ -216,11 +213,11 @@ func (d *daemon) run(ctx context.Context) error {
 	return nil
 }
 
-// listen binds the HTTP listener: metrics, probes, status, admin API.
-func (d *daemon) listen() (*monitoring.Server, error) {
+// handlers are the daemon's HTTP handlers: metrics, probes, status, admin API.
+func (d *daemon) handlers() (monitoring.Handlers, error) {
 	token, err := writeAdminToken(d.cfg.State.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
+		return monitoring.Handlers{}, fmt.Errorf("admin token: %w", err)
 	}
 	h := monitoring.Handlers{
 		Gatherer: d.reg,
@@ -233,14 +230,28 @@ func (d *daemon) listen() (*monitoring.Server, error) {
 			return err
 		},
 	}
-	if err := secureHTTP(d.cfg, &h); err != nil {
-		return nil, err
+	return h, nil
+}
+
+// serveHTTP binds addr with handlers h, guarded by the config's
+// http.basic_auth and http.tls (metrics and status protected, the probes
+// open), and serves it in wg until ctx is done. run, identity and
+// writeback all listen through it.
+func serveHTTP(ctx context.Context, wg *sync.WaitGroup, cfg *config.Config, addr string, h monitoring.Handlers, log *slog.Logger) error {
+	if err := secureHTTP(cfg, &h); err != nil {
+		return err
 	}
-	srv, err := monitoring.Listen(d.cfg.HTTP.Listen, h, d.log.With("component", "http"))
+	srv, err := monitoring.Listen(addr, h, log.With("component", "http"))
 	if err != nil {
-		return nil, fmt.Errorf("http listener: %w", err)
+		return fmt.Errorf("http listener: %w", err)
 	}
-	return srv, nil
+	log.Info("http listening", "addr", srv.Addr())
+	wg.Go(func() {
+		if err := srv.Serve(ctx); err != nil {
+			log.Error("http server failed", "err", err)
+		}
+	})
+	return nil
 }
 
 // secureHTTP sets the basic authentication and TLS of the config's http

@@ -153,19 +153,9 @@ DBA runs it (on MySQL, PostgreSQL and SQLite hpgate creates it at start).`,
 						return err
 					},
 				}
-				if err := secureHTTP(cfg, &h); err != nil {
+				if err := serveHTTP(ctx, &wg, cfg, listen, h, log); err != nil {
 					return err
 				}
-				srv, err := monitoring.Listen(listen, h, log.With("component", "http"))
-				if err != nil {
-					return fmt.Errorf("http listener (--listen): %w", err)
-				}
-				log.Info("http listening", "addr", srv.Addr())
-				wg.Go(func() {
-					if err := srv.Serve(ctx); err != nil {
-						log.Error("http server failed", "err", err)
-					}
-				})
 			}
 			// Ready for systemd once loaded, with the state store open and
 			// the listener up: the blind indexes are built after it, so
