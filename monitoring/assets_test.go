@@ -118,17 +118,7 @@ func registeredMetrics(t *testing.T) map[string]string {
 	wb.DLQMessages.WithLabelValues("w", "target_error").Inc()
 	wb.IndexRows.WithLabelValues("w").Set(10)
 	wb.Retries.Inc()
-	id := NewIdentity(reg)
-	id.Inputs.WithLabelValues("person").Inc()
-	id.InputErrors.WithLabelValues("decode").Inc()
-	id.Outputs.WithLabelValues("identity").Inc()
-	id.Discrepancies.WithLabelValues("registry_mark_missing", "open").Inc()
-	id.Alerts.WithLabelValues("R06").Inc()
-	id.Rebuilds.WithLabelValues("rebuilt").Inc()
-	id.RebuildInputs.Inc()
-	id.Partitions.Set(2)
-	id.Commits.Inc()
-	id.Lag.WithLabelValues("hp.person.v1", "0").Set(3)
+	sampleIdentity(NewIdentity(reg))
 
 	mfs, err := reg.Gather()
 	if err != nil {
