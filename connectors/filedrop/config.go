@@ -19,7 +19,7 @@ const Driver = "filedrop"
 const (
 	DefaultQuietPeriod  = 10 * time.Second
 	DefaultTimeZone     = "+08:00"
-	DefaultBatchSize    = 2000
+	DefaultBatchSize    = connectors.DefaultBatchSize
 	DefaultPollInterval = 10 * time.Second
 )
 

@@ -22,7 +22,7 @@ const (
 	DefaultRetries        = 4
 	DefaultRetryWaitMin   = 500 * time.Millisecond
 	DefaultRetryWaitMax   = 30 * time.Second
-	DefaultBatchSize      = 2000
+	DefaultBatchSize      = connectors.DefaultBatchSize
 	DefaultPollInterval   = 30 * time.Second
 	// MaxPageSize is the largest page_size the contract allows.
 	MaxPageSize = 1000

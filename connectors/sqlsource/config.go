@@ -22,7 +22,7 @@ const (
 	DefaultQueryTimeout = 30 * time.Second
 	DefaultMaxOpenConns = 2
 	DefaultSettleDelay  = 5 * time.Second
-	DefaultBatchSize    = 2000
+	DefaultBatchSize    = connectors.DefaultBatchSize
 	DefaultPollInterval = 30 * time.Second
 )
 

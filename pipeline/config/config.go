@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hpgate/hpgate/connectors"
 	"github.com/hpgate/hpgate/connectors/kafkasink"
 	"github.com/hpgate/hpgate/connectors/secretsource"
 	"github.com/hpgate/hpgate/mappings/pii"
@@ -157,7 +158,7 @@ type Mappings struct {
 // Defaults.
 const (
 	DefaultPollInterval = 30 * time.Second
-	DefaultBatchSize    = 2000
+	DefaultBatchSize    = connectors.DefaultBatchSize
 	DefaultTopicPrefix  = "hp."
 	DefaultListen       = "127.0.0.1:9464"
 	DefaultKeyID        = "k1"
